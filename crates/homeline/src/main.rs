@@ -1,1 +1,57 @@
-fn main() {}
+//! The `homeline` binary: command line, configuration, wiring, signals.
+
+mod check;
+mod cli;
+mod config;
+mod serve;
+mod station_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, SipCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sip { command: SipCommand::Check { files } } => return check::run(&files),
+        ref other => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(dispatch(&cli, other))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
+    let file = match &cli.config {
+        Some(path) => config::ConfigFile::load(path)?,
+        None => config::ConfigFile::default(),
+    };
+    let data = data_dir(cli, &file);
+    match command {
+        Command::Serve => serve::run(&file, &data).await,
+        Command::Station { command } => station_cmd::run(command, &file, &data).await,
+        Command::Sip { .. } => unreachable!("handled before the runtime starts"),
+    }
+}
+
+/// `--data`, else `data_dir` from the file, else `$HOMELINE_DATA` (via clap), else `./homeline-data`.
+fn data_dir(cli: &Cli, file: &config::ConfigFile) -> PathBuf {
+    if let Some(d) = &cli.data {
+        return d.clone();
+    }
+    if let Some(d) = &file.data_dir {
+        return PathBuf::from(d);
+    }
+    PathBuf::from("homeline-data")
+}

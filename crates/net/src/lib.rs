@@ -1,1 +1,40 @@
-//! placeholder
+//! homeline's I/O: every socket and task lives here.
+//!
+//! * [`udp`] and [`tcp`] run the zone listeners (internal and external, IPv4 and IPv6) and turn
+//!   datagrams and framed stream messages into [`Inbound`] items tagged with their
+//!   [`sip_proto::path::Path`];
+//! * [`core`] is the single task that drives the sans-IO cores (transaction layer, registrar):
+//!   it is the only code that reads the clock, and it drains every core fully after each input;
+//! * [`stations`] keeps the station cache fresh from the store, and [`persist`] writes binding
+//!   changes behind the registrar's back (write-behind, batched).
+
+pub mod config;
+pub mod core;
+mod persist;
+mod stations;
+pub mod stats;
+mod tcp;
+mod udp;
+
+pub use config::NetConfig;
+pub use core::{start, ServerHandle, StartError};
+pub use stats::Stats;
+
+use bytes::Bytes;
+use sip_proto::path::{FlowId, Path};
+use tokio::sync::mpsc;
+
+/// What the listeners hand to the core task.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// One UDP datagram.
+    Datagram { path: Path, bytes: Bytes },
+    /// One message framed off a stream connection.
+    Stream { path: Path, bytes: Bytes },
+    /// A stream connection opened: where to write to it.
+    FlowOpened { flow: FlowId, writer: mpsc::UnboundedSender<Bytes> },
+    /// A stream connection closed.
+    FlowClosed { flow: FlowId },
+    /// A new station cache.
+    Stations(stations::StationCache),
+}

@@ -6,4 +6,5 @@
 
 pub mod path;
 pub mod registrar;
+pub mod tx;
 pub mod uas;

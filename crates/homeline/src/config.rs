@@ -1,0 +1,162 @@
+//! The configuration file: a strict TOML model (unknown keys are errors naming the key), turned
+//! into each core's typed settings. Every field is optional; defaults follow the brief.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use net::NetConfig;
+use serde::Deserialize;
+use sip_proto::registrar::RegistrarConfig;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    /// Data folder (SQLite store, certificates). Default `./homeline-data` or `$HOMELINE_DATA`;
+    /// `--data` wins over both.
+    pub(crate) data_dir: Option<String>,
+    /// SIP listeners and registrar.
+    #[serde(default)]
+    pub(crate) sip: SipSection,
+    /// Logging.
+    #[serde(default)]
+    pub(crate) log: LogSection,
+}
+
+/// `[sip]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SipSection {
+    /// Digest realm. Default "homeline". Changing it needs every password set again (HA1 is per realm).
+    pub(crate) realm: Option<String>,
+    /// Internal-zone listeners, UDP+TCP each. Default `["0.0.0.0:5060", "[::]:5060"]`.
+    pub(crate) internal: Option<Vec<String>>,
+    /// External-zone listeners, UDP+TCP each. Default `["0.0.0.0:5062", "[::]:5062"]`.
+    pub(crate) external: Option<Vec<String>>,
+    /// Largest message in octets (larger get 513). Default 65535.
+    pub(crate) max_message: Option<usize>,
+    /// Shortest registration accepted, seconds. Default 60.
+    pub(crate) min_expires: Option<u32>,
+    /// Longest registration granted, seconds. Default 3600.
+    pub(crate) max_expires: Option<u32>,
+    /// Registration granted when none is asked, seconds. Default 3600.
+    pub(crate) default_expires: Option<u32>,
+    /// External zone over UDP: registration cap, seconds, to keep home NATs open. Default 120.
+    pub(crate) external_udp_expires: Option<u32>,
+    /// External zone over TCP: registration cap, seconds. Default 600.
+    pub(crate) external_stream_expires: Option<u32>,
+    /// Nonce lifetime, seconds, before `stale=true`. Default 300.
+    pub(crate) nonce_lifetime: Option<u64>,
+    /// Contacts kept per station. Default 10.
+    pub(crate) max_contacts: Option<usize>,
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogSection {
+    /// `tracing` filter, e.g. "info" or "info,net=debug". Default "info"; `RUST_LOG` wins.
+    pub(crate) level: Option<String>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a file; the error names the file and, for unknown keys, the key.
+    pub(crate) fn load(path: &Path) -> Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in config file {}", path.display()))
+    }
+
+    /// Parses TOML text.
+    pub(crate) fn parse(text: &str) -> Result<ConfigFile> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The I/O layer's settings. `ipv6` says whether this host can bind IPv6 at all; when it
+    /// cannot, the default IPv6 listeners are left out (configured ones still fail loudly).
+    pub(crate) fn net_config(&self, ipv6: bool) -> Result<NetConfig> {
+        let d = NetConfig::default();
+        let s = &self.sip;
+        let listeners = |key: &str, given: &Option<Vec<String>>, default: Vec<SocketAddr>| -> Result<Vec<SocketAddr>> {
+            match given {
+                Some(list) => list
+                    .iter()
+                    .map(|a| a.parse().with_context(|| format!("sip.{key}: {a:?} is not an address:port")))
+                    .collect(),
+                None => Ok(default.into_iter().filter(|a| ipv6 || a.is_ipv4()).collect()),
+            }
+        };
+        let r = RegistrarConfig::default();
+        let registrar = RegistrarConfig {
+            realm: s.realm.clone().unwrap_or(r.realm),
+            min_expires: s.min_expires.unwrap_or(r.min_expires),
+            max_expires: s.max_expires.unwrap_or(r.max_expires),
+            default_expires: s.default_expires.unwrap_or(r.default_expires),
+            external_udp_expires: s.external_udp_expires.unwrap_or(r.external_udp_expires),
+            external_stream_expires: s.external_stream_expires.unwrap_or(r.external_stream_expires),
+            nonce_lifetime: s.nonce_lifetime.map(Duration::from_secs).unwrap_or(r.nonce_lifetime),
+            max_contacts: s.max_contacts.unwrap_or(r.max_contacts),
+        };
+        if registrar.realm.is_empty() || registrar.realm.contains(['"', '\\']) {
+            bail!("sip.realm: {:?} must be non-empty and without quotes or backslashes", registrar.realm);
+        }
+        if registrar.min_expires > registrar.max_expires {
+            bail!("sip.min_expires ({}) is above sip.max_expires ({})", registrar.min_expires, registrar.max_expires);
+        }
+        if registrar.max_contacts == 0 {
+            bail!("sip.max_contacts must be at least 1");
+        }
+        let config = NetConfig {
+            internal: listeners("internal", &s.internal, d.internal)?,
+            external: listeners("external", &s.external, d.external)?,
+            max_message: s.max_message.unwrap_or(d.max_message),
+            registrar,
+            ..d
+        };
+        if config.max_message < 1024 {
+            bail!("sip.max_message: {} is too small (at least 1024)", config.max_message);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let e = ConfigFile::parse("[sip]\nexternal_udp_expire = 5\n").unwrap_err();
+        assert!(format!("{e:#}").contains("external_udp_expire"), "{e:#}");
+    }
+
+    #[test]
+    fn empty_file_gives_brief_defaults() {
+        let c = ConfigFile::parse("").unwrap().net_config(true).unwrap();
+        assert!(c.internal.iter().all(|a| a.port() == 5060));
+        assert!(c.external.iter().all(|a| a.port() == 5062));
+        assert_eq!(c.registrar.external_udp_expires, 120);
+        let v4 = ConfigFile::parse("").unwrap().net_config(false).unwrap();
+        assert!(v4.internal.iter().all(SocketAddr::is_ipv4));
+    }
+
+    #[test]
+    fn bad_address_names_the_key() {
+        let c = ConfigFile::parse("[sip]\ninternal = [\"nowhere\"]\n").unwrap();
+        let e = c.net_config(true).unwrap_err();
+        assert!(format!("{e:#}").contains("sip.internal"));
+    }
+
+    #[test]
+    fn shipped_examples_load() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            ConfigFile::load(&path).unwrap().net_config(true).unwrap();
+            n += 1;
+        }
+        assert!(n > 0);
+    }
+}

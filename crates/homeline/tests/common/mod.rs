@@ -1,0 +1,216 @@
+//! Test harness: runs the real `homeline` binary on loopback with a private data folder, and a
+//! small SIP client for assertions on the wire.
+#![allow(dead_code, unreachable_pub)] // each test file uses its own part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sip::digest::{self, Algorithm};
+use sip::header::AuthParams;
+use sip::{parse_datagram, HeaderName, Message, Response};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_homeline");
+
+/// A data folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("homeline-test-{tag}-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+}
+
+/// A free loopback port for both UDP and TCP (best effort: checked, then released).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Runs `homeline` with `args` on `data`, returning stdout; panics with stderr on failure.
+pub fn cli(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN).arg("--data").arg(data).args(args).output().unwrap();
+    assert!(out.status.success(), "homeline {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A running server, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub internal: SocketAddr,
+    pub external: SocketAddr,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `homeline serve` with listeners on free loopback ports and waits until it is ready.
+    pub fn start(data: &Path) -> Server {
+        let internal: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let external: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        Self::start_on(data, internal, external)
+    }
+
+    pub fn start_on(data: &Path, internal: SocketAddr, external: SocketAddr) -> Server {
+        let config = data.join("test.toml");
+        std::fs::write(
+            &config,
+            format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n[log]\nlevel = \"info\"\n"),
+        )
+        .unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--data")
+            .arg(data)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("homeline ready") => break,
+                Ok(_) => continue,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("homeline did not become ready");
+                }
+            }
+        }
+        Server { child, internal, external, log: rx }
+    }
+
+    /// SIGKILL, no chance to flush anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Every log line so far.
+    pub fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal UDP SIP user agent for registrations.
+pub struct Ua {
+    pub sock: UdpSocket,
+    pub server: SocketAddr,
+    cseq: u32,
+    call_id: String,
+}
+
+impl Ua {
+    pub fn new(server: SocketAddr) -> Ua {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        Ua { sock, server, cseq: 0, call_id: format!("ua-{}", rand_suffix()) }
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+
+    /// Sends a REGISTER (optionally with an Authorization line) and returns the response.
+    pub fn register(&mut self, user: &str, contact: Option<&str>, expires: Option<u32>, auth: Option<&str>) -> Response {
+        self.cseq += 1;
+        let local = self.local();
+        let mut text = format!(
+            "REGISTER sip:{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{cid}{cseq};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@{server}>;tag=t{cseq}\r\nTo: <sip:{user}@{server}>\r\nCall-ID: {cid}\r\nCSeq: {cseq} REGISTER\r\n",
+            server = self.server,
+            cid = self.call_id,
+            cseq = self.cseq
+        );
+        if let Some(c) = contact {
+            text.push_str(&format!("Contact: {c}\r\n"));
+        }
+        if let Some(e) = expires {
+            text.push_str(&format!("Expires: {e}\r\n"));
+        }
+        if let Some(a) = auth {
+            text.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        text.push_str("Content-Length: 0\r\n\r\n");
+        self.request(text.as_bytes())
+    }
+
+    /// Sends raw bytes and returns the first response.
+    pub fn request(&self, bytes: &[u8]) -> Response {
+        self.sock.send_to(bytes, self.server).unwrap();
+        self.recv().expect("a response")
+    }
+
+    pub fn recv(&self) -> Option<Response> {
+        let mut buf = [0u8; 65536];
+        let (n, _) = self.sock.recv_from(&mut buf).ok()?;
+        match parse_datagram(&buf[..n], 65536) {
+            Ok(Message::Response(r)) => Some(r),
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    /// REGISTER answered through one digest challenge (SHA-256).
+    pub fn register_with_digest(&mut self, user: &str, password: &str, contact: Option<&str>, expires: Option<u32>) -> Response {
+        let challenge = self.register(user, contact, expires, None);
+        if challenge.status.as_u16() != 401 {
+            return challenge;
+        }
+        let auth = authorization(&challenge, user, password, &format!("sip:{}", self.server));
+        self.register(user, contact, expires, Some(&auth))
+    }
+}
+
+/// An Authorization value answering the SHA-256 challenge of `challenge`.
+pub fn authorization(challenge: &Response, user: &str, password: &str, uri: &str) -> String {
+    let ch = challenge
+        .headers
+        .get_all(&HeaderName::WwwAuthenticate)
+        .filter_map(AuthParams::parse)
+        .find(|p| p.get("algorithm") == Some("SHA-256"))
+        .expect("a SHA-256 challenge");
+    let realm = ch.get("realm").unwrap();
+    let nonce = ch.get("nonce").unwrap();
+    let ha1 = digest::ha1(Algorithm::Sha256, user, realm, password);
+    let resp = digest::response(Algorithm::Sha256, &ha1, nonce, Some("00000001"), Some("abc123"), Some("auth"), "REGISTER", uri);
+    format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"abc123\"")
+}

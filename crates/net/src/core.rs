@@ -1,0 +1,390 @@
+//! The core task: drives the transaction layer and the registrar from listener input, timers and
+//! control messages, and sends what they produce. Only this code reads the clock.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use policy::Zone;
+use sip::{
+    parse_datagram, parse_framed, validate_request, validate_response, HeaderName, Message, Method, Request,
+    Response, StatusCode,
+};
+use sip_proto::path::{FlowId, Path, Transmit, Transport};
+use sip_proto::registrar::{Registrar, RegistrarEvent};
+use sip_proto::tx::{TxConfig, TxEvent, TxId, TxLayer};
+use sip_proto::uas;
+use store::{BindingWriter, Store};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::config::NetConfig;
+use crate::stations::{self, StationCache};
+use crate::stats::Stats;
+use crate::{persist, tcp, udp, Inbound};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A listener could not be bound (port in use, address not local, no permission).
+    #[error("cannot listen on {transport} {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// "udp" or "tcp".
+        transport: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store could not be read.
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Every bound listener: zone, transport, address.
+    pub listeners: Vec<(Zone, Transport, SocketAddr)>,
+    stop: Option<oneshot::Sender<()>>,
+    core: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Stops the core and waits until every binding change is on disk.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.core).await;
+    }
+}
+
+/// Binds every listener, loads stations and bindings, and starts the core task.
+pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, StartError> {
+    let stats = Arc::new(Stats::default());
+    let (to_core, from_listeners) = mpsc::channel::<Inbound>(8192);
+    let mut listeners = Vec::new();
+    let mut udp_sockets = HashMap::new();
+    let zones = config
+        .internal
+        .iter()
+        .map(|a| (Zone::Internal, *a))
+        .chain(config.external.iter().map(|a| (Zone::External, *a)));
+    let mut tasks = Vec::new();
+    for (zone, addr) in zones {
+        let sock = udp::bind(addr, config.udp_buffer)
+            .map_err(|source| StartError::Bind { addr, transport: "udp", source })?;
+        let sock = Arc::new(sock);
+        let local = sock.local_addr().map_err(|source| StartError::Bind { addr, transport: "udp", source })?;
+        udp_sockets.insert(local, sock.clone());
+        listeners.push((zone, Transport::Udp, local));
+        tasks.push((zone, sock, None));
+        // TCP on the same port as UDP (the brief's table); port 0 follows the UDP choice.
+        let tcp_addr = SocketAddr::new(addr.ip(), local.port());
+        let tcp = bind_tcp(tcp_addr).map_err(|source| StartError::Bind { addr: tcp_addr, transport: "tcp", source })?;
+        let tcp_local = tcp.local_addr().map_err(|source| StartError::Bind { addr, transport: "tcp", source })?;
+        listeners.push((zone, Transport::Tcp, tcp_local));
+        tasks.last_mut().expect("just pushed").2 = Some(tcp);
+    }
+    for (zone, sock, tcp) in tasks {
+        tokio::spawn(udp::recv_loop(sock, zone, to_core.clone()));
+        if let Some(tcp) = tcp {
+            tokio::spawn(tcp::accept_loop(tcp, zone, config.max_message, to_core.clone(), stats.clone()));
+        }
+    }
+
+    let realm = config.registrar.realm.clone();
+    let generation = store.generation().await?;
+    let cache = stations::load(&store, &realm).await?;
+    tokio::spawn(stations::refresh_loop(store.clone(), realm, generation, config.station_poll, to_core.clone()));
+
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let mut secret = [0u8; 32];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut secret);
+    let mut registrar = Registrar::new(config.registrar.clone(), now, secret);
+    let rows = store.load_bindings(unix_now(wall)).await?;
+    let restored = rows.len();
+    for row in rows {
+        if let Some(b) = persist::from_row(row, now, wall) {
+            registrar.restore(now, b);
+        }
+    }
+    stats.bindings.store(registrar.binding_count() as u64, Ordering::Relaxed);
+    info!(stations = cache.len(), bindings = restored, "state loaded");
+
+    let core = Core {
+        tx: TxLayer::new(TxConfig::default(), rand::random()),
+        registrar,
+        stations: cache,
+        udp: udp_sockets,
+        flows: HashMap::new(),
+        writer: store.binding_writer(),
+        stats: stats.clone(),
+        max_message: config.max_message,
+        tags: 0,
+    };
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let core = tokio::spawn(core.run(from_listeners, stop_rx));
+    Ok(ServerHandle { stats, listeners, stop: Some(stop_tx), core })
+}
+
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    TcpListener::from_std(sock.into())
+}
+
+fn unix_now(wall: SystemTime) -> i64 {
+    wall.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64
+}
+
+/// Longest sleep when no core has a timer.
+const IDLE: Duration = Duration::from_secs(1);
+/// Inputs handled per wake-up before the cores are drained.
+const BATCH: usize = 256;
+
+struct Core {
+    tx: TxLayer,
+    registrar: Registrar,
+    stations: StationCache,
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    flows: HashMap<FlowId, mpsc::UnboundedSender<Bytes>>,
+    writer: BindingWriter,
+    stats: Arc<Stats>,
+    max_message: usize,
+    tags: u64,
+}
+
+impl Core {
+    async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>, mut stop: oneshot::Receiver<()>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                n = inbound.recv_many(&mut batch, BATCH) => {
+                    if n == 0 { break; }
+                    let now = Instant::now();
+                    for item in batch.drain(..) {
+                        self.handle_inbound(now, item);
+                    }
+                    self.drain(now);
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    let now = Instant::now();
+                    self.tx.handle_timeout(now);
+                    self.registrar.handle_timeout(now);
+                    self.drain(now);
+                }
+                _ = &mut stop => break,
+            }
+        }
+        if let Err(e) = self.writer.flush().await {
+            warn!(error = %e, "bindings not all written at shutdown");
+        }
+        info!("core stopped");
+    }
+
+    fn next_wake(&self) -> Instant {
+        let idle = Instant::now() + IDLE;
+        [self.tx.poll_timeout(), self.registrar.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(idle, |t| t.min(idle))
+    }
+
+    fn handle_inbound(&mut self, now: Instant, item: Inbound) {
+        match item {
+            Inbound::Datagram { path, bytes } => self.handle_bytes(now, path, &bytes, true),
+            Inbound::Stream { path, bytes } => self.handle_bytes(now, path, &bytes, false),
+            Inbound::FlowOpened { flow, writer } => {
+                self.flows.insert(flow, writer);
+            }
+            Inbound::FlowClosed { flow } => {
+                self.flows.remove(&flow);
+            }
+            Inbound::Stations(cache) => self.stations = cache,
+        }
+    }
+
+    fn handle_bytes(&mut self, now: Instant, path: Path, bytes: &[u8], datagram: bool) {
+        Stats::bump(&self.stats.received);
+        // RFC 5626 §3.5.1 keepalive on UDP is a bare CRLF CRLF: nothing to answer.
+        if bytes.iter().all(|b| *b == b'\r' || *b == b'\n') {
+            return;
+        }
+        let parsed = if datagram { parse_datagram(bytes, self.max_message) } else { parse_framed(bytes) };
+        let msg = match parsed {
+            Ok(m) => m,
+            Err(e) => {
+                match (e.status(), e.headers.as_ref()) {
+                    (Some(status), Some(h)) => {
+                        Stats::bump(&self.stats.rejected);
+                        let resp = with_warning(Response::from_headers(h, status, Some(&self.next_tag())), &e.kind.to_string());
+                        self.send(Transmit { path, bytes: Bytes::from(resp.to_bytes()) });
+                    }
+                    _ => Stats::bump(&self.stats.dropped),
+                }
+                debug!(remote = %path.remote, error = %e, "unparsable message");
+                return;
+            }
+        };
+        match msg {
+            Message::Request(req) => {
+                if let Err(e) = validate_request(&req) {
+                    Stats::bump(&self.stats.rejected);
+                    debug!(remote = %path.remote, error = %e, "invalid request");
+                    if req.method != Method::Ack {
+                        let resp = with_warning(Response::for_request(&req, e.status(), Some(&self.next_tag())), &e.to_string());
+                        self.send(Transmit { path, bytes: Bytes::from(resp.to_bytes()) });
+                    }
+                    return;
+                }
+                self.tx.handle_message(now, path, Message::Request(req));
+            }
+            Message::Response(resp) => {
+                if validate_response(&resp).is_err() {
+                    Stats::bump(&self.stats.dropped);
+                    return;
+                }
+                self.tx.handle_message(now, path, Message::Response(resp));
+            }
+        }
+    }
+
+    /// Drains every core until none has anything left to say.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = self.tx.poll_event() {
+                progressed = true;
+                self.handle_tx_event(now, ev);
+            }
+            while let Some(ev) = self.registrar.poll_event() {
+                progressed = true;
+                self.handle_registrar_event(now, ev);
+            }
+            while let Some(t) = self.tx.poll_transmit() {
+                progressed = true;
+                self.send(t);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        self.stats.bindings.store(self.registrar.binding_count() as u64, Ordering::Relaxed);
+    }
+
+    fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {
+        match ev {
+            TxEvent::Request { tx, request, path } => self.handle_request(now, tx, &request, &path),
+            TxEvent::Cancel { tx, invite, request, .. } => {
+                // No INVITE is ever pending yet (calls come with the B2BUA): §9.2 says 481.
+                let status = if invite.is_some() { StatusCode::OK } else { StatusCode::CALL_DOES_NOT_EXIST };
+                let resp = Response::for_request(&request, status, Some(&self.next_tag()));
+                self.tx.respond(now, tx, resp);
+            }
+            // ACKs for 2xx and client-side outcomes have no consumer until calls exist.
+            _ => {}
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, tx: TxId, req: &Request, path: &Path) {
+        let tag = self.next_tag();
+        if let Some(resp) = uas::precheck(req, &tag) {
+            self.tx.respond(now, tx, resp);
+            return;
+        }
+        let resp = match req.method {
+            Method::Register => {
+                let station = Registrar::aor_of(req).and_then(|aor| self.stations.get(&aor.0).cloned());
+                let resp = self.registrar.handle_register(now, req, path, station.as_ref());
+                if resp.status == StatusCode::OK {
+                    Stats::bump(&self.stats.registered);
+                }
+                resp
+            }
+            Method::Options => uas::options_response(req, &tag),
+            _ => Response::for_request(req, StatusCode::METHOD_NOT_ALLOWED, Some(&tag)),
+        };
+        self.tx.respond(now, tx, resp);
+    }
+
+    fn handle_registrar_event(&mut self, now: Instant, ev: RegistrarEvent) {
+        let wall = SystemTime::now();
+        match ev {
+            RegistrarEvent::Upserted(b) => {
+                debug!(aor = %b.aor.0, zone = %b.zone, source = %b.source, nat = b.nat.as_str(), "binding stored");
+                if let Err(e) = self.writer.upsert(persist::to_row(&b, now, wall)) {
+                    warn!(error = %e, "binding not persisted");
+                }
+            }
+            RegistrarEvent::Removed { binding, reason } => {
+                debug!(aor = %binding.aor.0, ?reason, "binding removed");
+                if let Err(e) = self.writer.remove(binding.aor.0.clone(), binding.contact.clone()) {
+                    warn!(error = %e, "binding removal not persisted");
+                }
+            }
+            RegistrarEvent::AuthFailed { aor, zone, source, reason } => {
+                Stats::bump(&self.stats.auth_failed);
+                info!(%zone, ?reason, "registration refused");
+                debug!(aor = %aor.0, %source, "registration refused (details)");
+            }
+        }
+    }
+
+    fn send(&mut self, t: Transmit) {
+        match t.path.transport {
+            Transport::Udp => {
+                let Some(sock) = self.udp.get(&t.path.local) else {
+                    warn!(local = %t.path.local, "no udp socket for path");
+                    return;
+                };
+                match sock.try_send_to(&t.bytes, t.path.remote) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let sock = sock.clone();
+                        tokio::spawn(async move {
+                            let _ = sock.send_to(&t.bytes, t.path.remote).await;
+                        });
+                    }
+                    Err(e) => debug!(remote = %t.path.remote, error = %e, "udp send failed"),
+                }
+            }
+            _ => {
+                let writer = t.path.flow.and_then(|f| self.flows.get(&f));
+                if writer.is_none_or(|w| w.send(t.bytes).is_err()) {
+                    debug!(remote = %t.path.remote, "stream flow gone; message not delivered");
+                }
+            }
+        }
+    }
+
+    fn next_tag(&mut self) -> String {
+        self.tags += 1;
+        format!("hl{:x}", self.tags)
+    }
+}
+
+fn with_warning(mut resp: Response, why: &str) -> Response {
+    let why = why.replace(['"', '\\'], "'");
+    resp.headers.push(HeaderName::Warning, format!("399 homeline \"{why}\""));
+    resp
+}

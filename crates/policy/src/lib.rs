@@ -1,0 +1,23 @@
+//! Pure decisions of homeline: no I/O, no clock, no randomness of its own.
+//!
+//! - [`password`]: the strong-password policy that guards the "Internet registration via SBC"
+//!   flag, and a generator of passwords that pass it.
+//! - [`zone`]: which listener a request came in on, and whether a REGISTER must be challenged,
+//!   may pass without authentication, or must be refused after a challenge (no user
+//!   enumeration on the wire).
+//! - [`sbc`]: when the SBC flag may be set on a station.
+//! - [`cos`]: class of service (what a station may dial).
+//!
+//! Callers (registrar, store, CLI, admin API) pass in what they know and act on the verdict.
+
+pub mod cos;
+pub mod password;
+pub mod sbc;
+pub mod zone;
+
+pub use cos::ClassOfService;
+pub use password::{all_rules, check_password, generate_password, PasswordRejected, PasswordRule};
+pub use sbc::{check_sbc_flag, PasswordState, SbcFlagRefused, SbcRefusal};
+pub use zone::{
+    admit_register, Admission, AfterChallenge, DenyReason, StationAuth, Zone, ZoneParseError,
+};

@@ -1,0 +1,661 @@
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use policy::{PasswordRule, SbcRefusal, Zone};
+use sip::digest::Algorithm;
+use tempfile::TempDir;
+
+use super::*;
+
+const REALM: &str = "homeline";
+const STRONG: &str = "Tr4m-Gelb-Ofen";
+
+async fn open() -> (TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("open");
+    (dir, store)
+}
+
+fn with_password(number: &str, password: &str) -> NewStation {
+    NewStation {
+        password: Some(Secret::new(password)),
+        ..NewStation::new(number, "Anna")
+    }
+}
+
+fn binding(aor: &str, contact: &str, cseq: u32, expires_at_unix: i64) -> BindingRow {
+    BindingRow {
+        aor: aor.into(),
+        contact: contact.into(),
+        instance: Some("<urn:uuid:00000000-0000-1000-8000-000A95A0E128>".into()),
+        reg_id: Some(1),
+        call_id: format!("call-{aor}"),
+        cseq,
+        expires_at_unix,
+        zone: Zone::External,
+        transport: "udp".into(),
+        source: "198.51.100.20:40123".parse().expect("addr"),
+        local: "192.168.1.10:5062".parse().expect("addr"),
+        flow: Some(u64::MAX - 3),
+        q: Some(0.5),
+        user_agent: Some("Yealink T46U".into()),
+        contact_mismatch: true,
+    }
+}
+
+#[tokio::test]
+async fn station_crud() {
+    let (_dir, store) = open().await;
+    let added = store
+        .add_station(with_password("2001", STRONG), REALM)
+        .await
+        .expect("add");
+    assert_eq!(added.number, "2001");
+    assert_eq!(added.display_name, "Anna");
+    assert!(added.password_strong);
+    assert_eq!(
+        store.station("2001").await.expect("get"),
+        Some(added.clone())
+    );
+    assert_eq!(store.station("2002").await.expect("get"), None);
+
+    store
+        .add_station(NewStation::new("30", "Desk"), REALM)
+        .await
+        .expect("add 30");
+    store
+        .add_station(NewStation::new("100", "Lobby"), REALM)
+        .await
+        .expect("add 100");
+    let numbers: Vec<String> = store
+        .list_stations()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.number)
+        .collect();
+    assert_eq!(numbers, ["30", "100", "2001"], "numeric order");
+
+    let changed = store
+        .update_station(
+            "2001",
+            StationChanges {
+                display_name: Some("Anna Müller".into()),
+                device_type: Some(DeviceType::Softphone),
+                cos: Some(3),
+                payload_security: Some(true),
+                ..StationChanges::default()
+            },
+            REALM,
+        )
+        .await
+        .expect("update");
+    assert_eq!(changed.display_name, "Anna Müller");
+    assert_eq!(changed.device_type, DeviceType::Softphone);
+    assert_eq!(changed.class_of_service(), policy::ClassOfService(3));
+    assert!(changed.payload_security);
+    assert_eq!(changed.ha1, added.ha1, "password kept");
+
+    let cleared = store
+        .update_station(
+            "2001",
+            StationChanges {
+                password: PasswordChange::Clear,
+                ..StationChanges::default()
+            },
+            REALM,
+        )
+        .await
+        .expect("clear password");
+    assert!(!cleared.has_password());
+    assert!(!cleared.password_strong);
+
+    store.remove_station("2001").await.expect("remove");
+    assert_eq!(store.station("2001").await.expect("get"), None);
+    assert!(matches!(
+        store.remove_station("2001").await,
+        Err(StoreError::NoSuchStation(n)) if n == "2001"
+    ));
+    assert!(matches!(
+        store
+            .update_station("2001", StationChanges::default(), REALM)
+            .await,
+        Err(StoreError::NoSuchStation(_))
+    ));
+}
+
+#[tokio::test]
+async fn duplicate_and_invalid_numbers_are_typed_errors() {
+    let (_dir, store) = open().await;
+    store
+        .add_station(NewStation::new("2001", "A"), REALM)
+        .await
+        .expect("add");
+    assert!(matches!(
+        store.add_station(NewStation::new("2001", "B"), REALM).await,
+        Err(StoreError::DuplicateStation(n)) if n == "2001"
+    ));
+    for bad in ["", "20a1", "123456789012345678901"] {
+        assert!(matches!(
+            store.add_station(NewStation::new(bad, "B"), REALM).await,
+            Err(StoreError::Invalid(FieldError::NotACallNumber {
+                field: "number",
+                ..
+            }))
+        ));
+    }
+    assert!(matches!(
+        store.add_station(with_password("2002", ""), REALM).await,
+        Err(StoreError::Invalid(FieldError::Empty { field: "password" }))
+    ));
+    assert!(matches!(
+        store
+            .add_station(NewStation::new("2003", "x\u{7}"), REALM)
+            .await,
+        Err(StoreError::Invalid(FieldError::ControlCharacter {
+            field: "display name"
+        }))
+    ));
+    assert_eq!(store.list_stations().await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn ha1_values_for_md5_and_sha256() {
+    let (_dir, store) = open().await;
+    let s = store
+        .add_station(with_password("2001", STRONG), REALM)
+        .await
+        .expect("add");
+    // Expected values computed independently (Python hashlib) of H("2001:homeline:Tr4m-Gelb-Ofen").
+    assert_eq!(
+        s.ha1_for(REALM, Algorithm::Md5),
+        Some("687622dd1792561babe65e4f9ead19ff")
+    );
+    assert_eq!(
+        s.ha1_for(REALM, Algorithm::Sha256),
+        Some("4edfbf4b4e9709252a87b0c1214ecd8b975005a99e17813e6f2bee11f977421a")
+    );
+    assert_eq!(s.ha1_for("other", Algorithm::Md5), None);
+    assert_eq!(s.ha1.len(), 2);
+
+    // A new password for a new realm replaces every old HA1.
+    let s = store
+        .update_station(
+            "2001",
+            StationChanges {
+                password: PasswordChange::Set(Secret::new("Kx9#mQ2!zLpw")),
+                ..StationChanges::default()
+            },
+            "pbx.example.org",
+        )
+        .await
+        .expect("update");
+    assert_eq!(s.ha1.len(), 2);
+    assert_eq!(s.ha1_for(REALM, Algorithm::Md5), None);
+    assert_eq!(
+        s.ha1_for("pbx.example.org", Algorithm::Md5)
+            .map(str::to_owned),
+        Some(sip::digest::ha1(
+            Algorithm::Md5,
+            "2001",
+            "pbx.example.org",
+            "Kx9#mQ2!zLpw"
+        ))
+    );
+}
+
+#[tokio::test]
+async fn plain_password_is_nowhere_in_the_database_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("open");
+    let first = "Zebra-Quartz-Fjord-71";
+    let second = "Ocelot-Nimbus-Delta-38";
+    store
+        .add_station(with_password("2001", first), REALM)
+        .await
+        .expect("add");
+    store
+        .update_station(
+            "2001",
+            StationChanges {
+                password: PasswordChange::Set(Secret::new(second)),
+                ..StationChanges::default()
+            },
+            REALM,
+        )
+        .await
+        .expect("update");
+    store
+        .bulk_add(vec![with_password("2002", first)], REALM)
+        .await
+        .expect("bulk");
+    // Look before closing (WAL still holds the writes) and after (checkpointed into the file).
+    for phase in ["open", "closed"] {
+        if phase == "closed" {
+            store.close().await;
+        }
+        let mut seen_db = false;
+        for entry in std::fs::read_dir(dir.path()).expect("read dir") {
+            let path = entry.expect("entry").path();
+            // The -wal and -shm files may vanish while the last connection closes.
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            seen_db |= path.ends_with(DB_FILE);
+            for pw in [first, second] {
+                assert!(
+                    !bytes.windows(pw.len()).any(|w| w == pw.as_bytes()),
+                    "{phase}: password found in {}",
+                    path.display()
+                );
+            }
+        }
+        assert!(seen_db);
+    }
+}
+
+#[tokio::test]
+async fn sbc_flag_refused_with_weak_password_lists_every_rule() {
+    let (_dir, store) = open().await;
+    let weak = NewStation {
+        sbc_allowed: true,
+        ..with_password("2001", "anna2001")
+    };
+    let Err(StoreError::SbcRefused { number, source }) = store.add_station(weak, REALM).await
+    else {
+        panic!("weak password must refuse the SBC flag");
+    };
+    assert_eq!(number, "2001");
+    assert_eq!(
+        source.broken_rules(),
+        &[
+            PasswordRule::MinLength,
+            PasswordRule::CharacterClasses,
+            PasswordRule::NoCallNumber
+        ]
+    );
+    assert!(
+        source.to_string().contains("at least 10 characters"),
+        "{source}"
+    );
+    assert_eq!(
+        store.station("2001").await.expect("get"),
+        None,
+        "nothing stored"
+    );
+
+    // No password at all, and authentication off.
+    let bare = NewStation {
+        sbc_allowed: true,
+        auth_enabled: false,
+        ..NewStation::new("2002", "B")
+    };
+    let Err(StoreError::SbcRefused { source, .. }) = store.add_station(bare, REALM).await else {
+        panic!("refused");
+    };
+    assert_eq!(
+        source.reasons,
+        vec![SbcRefusal::AuthDisabled, SbcRefusal::NoPassword]
+    );
+
+    // A station with a weak stored password cannot get the flag later without a new password.
+    store
+        .add_station(with_password("2003", "anna2003"), REALM)
+        .await
+        .expect("add weak");
+    let flag = StationChanges {
+        sbc_allowed: Some(true),
+        ..StationChanges::default()
+    };
+    let Err(StoreError::SbcRefused { source, .. }) =
+        store.update_station("2003", flag.clone(), REALM).await
+    else {
+        panic!("refused");
+    };
+    assert_eq!(source.reasons, vec![SbcRefusal::StoredPasswordWeak]);
+    let with_new = StationChanges {
+        password: PasswordChange::Set(Secret::new(STRONG)),
+        ..flag.clone()
+    };
+    let s = store
+        .update_station("2003", with_new, REALM)
+        .await
+        .expect("strong password + flag");
+    assert!(s.sbc_allowed && s.password_strong);
+
+    // Turning authentication off or clearing the password keeps the rule.
+    let off = StationChanges {
+        auth_enabled: Some(false),
+        ..StationChanges::default()
+    };
+    assert!(matches!(
+        store.update_station("2003", off, REALM).await,
+        Err(StoreError::SbcRefused { .. })
+    ));
+    let clear = StationChanges {
+        password: PasswordChange::Clear,
+        ..StationChanges::default()
+    };
+    assert!(matches!(
+        store.update_station("2003", clear, REALM).await,
+        Err(StoreError::SbcRefused { .. })
+    ));
+    let s = store.station("2003").await.expect("get").expect("exists");
+    assert!(s.sbc_allowed && s.auth_enabled && s.has_password());
+}
+
+#[tokio::test]
+async fn bulk_add_5000_in_one_go_and_all_or_nothing() {
+    let (_dir, store) = open().await;
+    let many: Vec<NewStation> = (0..5000)
+        .map(|i| with_password(&format!("{}", 10_000 + i), &format!("Pw-{i}-xQ#zr")))
+        .collect();
+    assert_eq!(store.bulk_add(many, REALM).await.expect("bulk"), 5000);
+    let all = store.load_station_cache().await.expect("cache");
+    assert_eq!(all.len(), 5000);
+    assert!(all.iter().all(|s| s.ha1.len() == 2));
+    assert_eq!(all[0].number, "10000");
+
+    let mut bad: Vec<NewStation> = (0..10)
+        .map(|i| NewStation::new(format!("{}", 20_000 + i), "x"))
+        .collect();
+    bad[7].number = "20x07".into();
+    let Err(StoreError::BulkEntry {
+        index,
+        number,
+        source,
+    }) = store.bulk_add(bad, REALM).await
+    else {
+        panic!("bad entry must fail the import");
+    };
+    assert_eq!((index, number.as_str()), (7, "20x07"));
+    assert!(matches!(
+        *source,
+        StoreError::Invalid(FieldError::NotACallNumber { .. })
+    ));
+    let dup = vec![NewStation::new("30000", "a"), NewStation::new("30000", "b")];
+    assert!(matches!(
+        store.bulk_add(dup, REALM).await,
+        Err(StoreError::BulkEntry { index: 1, source, .. }) if matches!(*source, StoreError::DuplicateStation(_))
+    ));
+    assert_eq!(
+        store.list_stations().await.expect("list").len(),
+        5000,
+        "nothing of the failed imports"
+    );
+}
+
+#[tokio::test]
+async fn generation_bumps_on_every_change() {
+    let (dir, store) = open().await;
+    let g0 = store.generation().await.expect("gen");
+    store
+        .add_station(with_password("2001", STRONG), REALM)
+        .await
+        .expect("add");
+    let g1 = store.generation().await.expect("gen");
+    assert!(g1 > g0);
+    assert_eq!(
+        store.generation().await.expect("gen"),
+        g1,
+        "reads do not bump"
+    );
+    store
+        .update_station(
+            "2001",
+            StationChanges {
+                cos: Some(2),
+                ..Default::default()
+            },
+            REALM,
+        )
+        .await
+        .expect("update");
+    let g2 = store.generation().await.expect("gen");
+    assert!(g2 > g1);
+    store.remove_station("2001").await.expect("remove");
+    let g3 = store.generation().await.expect("gen");
+    assert!(g3 > g2);
+    // Another process (here: another handle on the same file) sees the change.
+    store.close().await;
+    let other = Store::open(dir.path()).await.expect("reopen");
+    assert_eq!(other.generation().await.expect("gen"), g3);
+    // Bindings are not stations: they do not bump it.
+    other
+        .upsert_bindings(&[binding("2001", "sip:a@x", 1, i64::MAX)])
+        .await
+        .expect("upsert");
+    assert_eq!(other.generation().await.expect("gen"), g3);
+}
+
+#[tokio::test]
+async fn bindings_round_trip_and_expired_ones_are_purged_on_load() {
+    let (_dir, store) = open().await;
+    store
+        .add_station(NewStation::new("2001", "A"), REALM)
+        .await
+        .expect("add");
+    store
+        .add_station(NewStation::new("2002", "B"), REALM)
+        .await
+        .expect("add");
+    let live = binding("2001", "sip:2001@10.0.0.20:5060", 7, 1_000);
+    let v6 = BindingRow {
+        source: "[2001:db8::1]:5060".parse::<SocketAddr>().expect("v6"),
+        flow: None,
+        q: None,
+        instance: None,
+        reg_id: None,
+        user_agent: None,
+        zone: Zone::Internal,
+        ..binding("2002", "sip:2002@[2001:db8::1]", 1, 2_000)
+    };
+    let expired = binding("2001", "sip:2001@10.0.0.21:5060", 3, 500);
+    let orphan = binding("9999", "sip:9999@10.0.0.22", 1, 5_000);
+    store
+        .upsert_bindings(&[live.clone(), v6.clone(), expired.clone(), orphan])
+        .await
+        .expect("upsert");
+    assert_eq!(
+        store.load_bindings(500).await.expect("load"),
+        vec![live.clone(), v6.clone()]
+    );
+    // The expired and orphaned rows are gone for good.
+    assert_eq!(
+        store.load_bindings(0).await.expect("load"),
+        vec![live.clone(), v6.clone()]
+    );
+    store
+        .delete_bindings(&[("2001".into(), live.contact.clone())])
+        .await
+        .expect("delete");
+    assert_eq!(
+        store.load_bindings(0).await.expect("load"),
+        vec![v6.clone()]
+    );
+    store.remove_station("2002").await.expect("remove");
+    assert_eq!(store.load_bindings(0).await.expect("load"), vec![]);
+}
+
+#[tokio::test]
+async fn writer_coalesces_flushes_and_rows_survive_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).await.expect("open");
+    for n in ["2001", "2002", "2003"] {
+        store
+            .add_station(NewStation::new(n, "x"), REALM)
+            .await
+            .expect("add");
+    }
+    let writer = store.binding_writer();
+    for cseq in 1..=100 {
+        writer
+            .upsert(binding("2001", "sip:a", cseq, 10_000))
+            .expect("queue");
+    }
+    writer.remove("2002", "sip:b").expect("queue");
+    writer
+        .upsert(binding("2002", "sip:b", 1, 10_000))
+        .expect("queue");
+    writer
+        .upsert(binding("2003", "sip:c", 1, 10_000))
+        .expect("queue");
+    writer.remove("2003", "sip:c").expect("queue");
+    writer.flush().await.expect("flush");
+    let rows = store.load_bindings(0).await.expect("load");
+    let keys: Vec<(&str, &str, u32)> = rows
+        .iter()
+        .map(|r| (r.aor.as_str(), r.contact.as_str(), r.cseq))
+        .collect();
+    assert_eq!(keys, [("2001", "sip:a", 100), ("2002", "sip:b", 1)]);
+
+    writer
+        .upsert(binding("2003", "sip:c2", 9, 10_000))
+        .expect("queue");
+    let clone = writer.clone();
+    clone.flush().await.expect("flush from a clone");
+    drop((writer, clone));
+    store.close().await;
+
+    let again = Store::open(dir.path()).await.expect("reopen");
+    let rows = again.load_bindings(0).await.expect("load");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2], binding("2003", "sip:c2", 9, 10_000));
+}
+
+#[tokio::test]
+async fn writer_commits_without_flush_within_a_short_time() {
+    let (_dir, store) = open().await;
+    store
+        .add_station(NewStation::new("2001", "x"), REALM)
+        .await
+        .expect("add");
+    let writer = store.binding_writer();
+    writer
+        .upsert(binding("2001", "sip:a", 1, 10_000))
+        .expect("queue");
+    let start = Instant::now();
+    loop {
+        if store.load_bindings(0).await.expect("load").len() == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "write-behind never committed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// Set in the child process of [`bindings_survive_kill_9`]: the data folder to write into.
+const KILL9_CHILD_DIR: &str = "HOMELINE_STORE_KILL9_CHILD_DIR";
+
+/// Not a test of its own: the child process of [`bindings_survive_kill_9`] (does nothing
+/// unless started by it). Queues bindings without flushing, waits, says READY, then hangs.
+#[tokio::test]
+async fn kill9_helper_child() {
+    let Some(dir) = std::env::var_os(KILL9_CHILD_DIR) else {
+        return;
+    };
+    let store = Store::open(std::path::Path::new(&dir)).await.expect("open");
+    store
+        .add_station(NewStation::new("2001", "x"), REALM)
+        .await
+        .expect("add");
+    let writer = store.binding_writer();
+    for i in 0..100 {
+        writer
+            .upsert(binding("2001", &format!("sip:2001@10.0.0.{i}"), i, 10_000))
+            .expect("queue");
+    }
+    // No flush: the write-behind task must commit by itself (it does so within milliseconds).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    println!("READY");
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    panic!("should have been killed");
+}
+
+#[tokio::test]
+async fn bindings_survive_kill_9() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "tests::kill9_helper_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILL9_CHILD_DIR, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let ready = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.ends_with("READY")); // libtest prints the test name on the same line
+    child.kill().expect("SIGKILL"); // std sends SIGKILL on Unix
+    child.wait().expect("reap");
+    assert!(ready, "child never got ready");
+    let store = Store::open(dir.path()).await.expect("reopen after kill -9");
+    assert_eq!(store.load_bindings(0).await.expect("load").len(), 100);
+}
+
+/// Rough figures, printed (run with `--nocapture`); no timing asserts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_bulk_add_and_writer_throughput() {
+    let (_dir, store) = open().await;
+    let stations: Vec<NewStation> = (0..1000)
+        .map(|i| NewStation {
+            sbc_allowed: true,
+            ..with_password(&format!("{}", 40_000 + i), &format!("Pw-{i}-xQ#zr"))
+        })
+        .collect();
+    let t = Instant::now();
+    store.bulk_add(stations, REALM).await.expect("bulk");
+    let bulk = t.elapsed();
+    let t = Instant::now();
+    let cache = store.load_station_cache().await.expect("cache");
+    let load = t.elapsed();
+    assert_eq!(cache.len(), 1000);
+
+    let writer = store.binding_writer();
+    let n: u32 = 20_000;
+    let t = Instant::now();
+    for i in 0..n {
+        let aor = format!("{}", 40_000 + i % 1000);
+        writer
+            .upsert(binding(
+                &aor,
+                &format!("sip:{aor}@10.0.{}.{}", i / 250, i % 250),
+                i,
+                10_000,
+            ))
+            .expect("queue");
+    }
+    let queued = t.elapsed();
+    writer.flush().await.expect("flush");
+    let total = t.elapsed();
+    println!(
+        "FIGURES bulk_add 1000 stations (with SBC check + 2 HA1 each): {bulk:?}; \
+         load_station_cache 1000: {load:?}; writer {n} distinct upserts: queued in {queued:?}, \
+         committed in {total:?} = {:.0} upserts/s",
+        f64::from(n) / total.as_secs_f64()
+    );
+}
+
+#[tokio::test]
+async fn writer_reports_commit_failures_to_flush() {
+    let (_dir, store) = open().await;
+    let writer = store.binding_writer();
+    store.close().await; // every commit now fails
+    writer
+        .upsert(binding("2001", "sip:a", 1, 10_000))
+        .expect("queue");
+    assert!(matches!(
+        writer.flush().await,
+        Err(StoreError::WriterCommit(_))
+    ));
+}
