@@ -51,6 +51,9 @@ pub(crate) struct SipSection {
     pub(crate) nonce_lifetime: Option<u64>,
     /// Contacts kept per station. Default 10.
     pub(crate) max_contacts: Option<usize>,
+    /// Digest algorithms offered, in order ("MD5", "SHA-256"). Default ["MD5", "SHA-256"]:
+    /// many phones answer only the first challenge and know only MD5.
+    pub(crate) digest_algorithms: Option<Vec<String>>,
 }
 
 /// `[log]`.
@@ -97,7 +100,17 @@ impl ConfigFile {
             external_stream_expires: s.external_stream_expires.unwrap_or(r.external_stream_expires),
             nonce_lifetime: s.nonce_lifetime.map(Duration::from_secs).unwrap_or(r.nonce_lifetime),
             max_contacts: s.max_contacts.unwrap_or(r.max_contacts),
+            algorithms: match &s.digest_algorithms {
+                None => r.algorithms,
+                Some(list) => list
+                    .iter()
+                    .map(|a| a.parse().with_context(|| format!("sip.digest_algorithms: {a:?} is not MD5 or SHA-256")))
+                    .collect::<Result<_>>()?,
+            },
         };
+        if registrar.algorithms.is_empty() {
+            bail!("sip.digest_algorithms must name at least one algorithm");
+        }
         if registrar.realm.is_empty() || registrar.realm.contains(['"', '\\']) {
             bail!("sip.realm: {:?} must be non-empty and without quotes or backslashes", registrar.realm);
         }

@@ -45,6 +45,10 @@ pub struct RegistrarConfig {
     pub nonce_lifetime: Duration,
     /// Contacts kept per station; the oldest is dropped beyond it. Default 10.
     pub max_contacts: usize,
+    /// Digest algorithms offered, one challenge each, in this order. Default MD5 then SHA-256:
+    /// many phones (and SIPp) answer only the first challenge and know only MD5, and offering
+    /// both lets a SHA-256 client choose it (RFC 8760 §2.4 leaves the order to the server).
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl Default for RegistrarConfig {
@@ -58,6 +62,7 @@ impl Default for RegistrarConfig {
             external_stream_expires: 600,
             nonce_lifetime: Duration::from_secs(300),
             max_contacts: 10,
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
         }
     }
 }
@@ -254,10 +259,11 @@ impl Registrar {
             return AuthOutcome::Challenge { stale: false };
         }
         let alg = match creds.algorithm.as_deref() {
-            None => Algorithm::Md5,
+            None if self.config.algorithms.contains(&Algorithm::Md5) => Algorithm::Md5,
+            None => return AuthOutcome::Challenge { stale: false },
             Some(a) => match a.parse::<Algorithm>() {
-                Ok(a) => a,
-                Err(_) => return AuthOutcome::Challenge { stale: false },
+                Ok(a) if self.config.algorithms.contains(&a) => a,
+                _ => return AuthOutcome::Challenge { stale: false },
             },
         };
         let ha1 = match (then, station) {
@@ -310,7 +316,7 @@ impl Registrar {
 
     fn add_challenges(&self, resp: &mut Response, now: Instant, stale: bool) {
         let nonce = self.nonces.issue(now);
-        for alg in Algorithm::ALL {
+        for &alg in &self.config.algorithms {
             let ch = Challenge {
                 realm: self.config.realm.clone(),
                 nonce: nonce.clone(),

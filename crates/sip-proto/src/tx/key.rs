@@ -36,13 +36,22 @@ impl KeyHasher {
     }
 
     /// Server key with an RFC 3261 branch.
-    pub(crate) fn branch(&self, branch: &str, host: &Host, port: Option<u16>, method: &Method) -> u64 {
+    pub(crate) fn branch(
+        &self,
+        branch: &str,
+        host: &Host,
+        port: Option<u16>,
+        method: &Method,
+    ) -> u64 {
         self.hash(0, &(branch, host, port, method))
     }
 
     /// Server key of an RFC 2543 request.
     pub(crate) fn legacy(&self, k: &LegacyKey) -> u64 {
-        self.hash(1, &(&k.uri, &k.from_tag, &k.call_id, k.cseq, &k.method, &k.via))
+        self.hash(
+            1,
+            &(&k.uri, &k.from_tag, &k.call_id, k.cseq, &k.method, &k.via),
+        )
     }
 
     /// Client key.

@@ -266,23 +266,31 @@ impl TxLayer {
             debug!(target: "sip::tx", method = %request.method, "request without a usable Via dropped");
             return;
         };
-        let branch = via
-            .branch()
-            .filter(|_| via.has_rfc3261_branch());
+        let branch = via.branch().filter(|_| via.has_rfc3261_branch());
         if request.method == Method::Ack {
             self.handle_ack(now, path, request, &via, branch.as_deref());
             return;
         }
         let method = &request.method;
-        if let Some(id) = self.find_server(&request, &via, branch.as_deref(), method, ToTagRule::Request) {
+        if let Some(id) = self.find_server(
+            &request,
+            &via,
+            branch.as_deref(),
+            method,
+            ToTagRule::Request,
+        ) {
             trace!(target: "sip::tx", tx = %id, "retransmission absorbed");
             self.drive(now, id, |m, ctx| m.on_retransmission(ctx));
             return;
         }
         let invite = match request.method {
-            Method::Cancel => {
-                self.find_server(&request, &via, branch.as_deref(), key::invite(), ToTagRule::Ignore)
-            }
+            Method::Cancel => self.find_server(
+                &request,
+                &via,
+                branch.as_deref(),
+                key::invite(),
+                ToTagRule::Ignore,
+            ),
             _ => None,
         };
         // The RFC 2543 key holds the top Via as received, so it is taken before stamping.
@@ -303,7 +311,9 @@ impl TxLayer {
                 (ServerKey::Legacy(k), h)
             }
             (Some(branch), None) => {
-                let h = self.hasher.branch(&branch, &via.host, via.port, &request.method);
+                let h = self
+                    .hasher
+                    .branch(&branch, &via.host, via.port, &request.method);
                 let key = ServerKey::Branch {
                     branch,
                     host: via.host,
@@ -354,9 +364,22 @@ impl TxLayer {
 
     /// An ACK: absorbed by an INVITE transaction in Completed/Confirmed, passed on once for a
     /// 2xx in Accepted, passed on when it matches nothing.
-    fn handle_ack(&mut self, now: Instant, path: Path, request: Request, via: &Via, branch: Option<&str>) {
+    fn handle_ack(
+        &mut self,
+        now: Instant,
+        path: Path,
+        request: Request,
+        via: &Via,
+        branch: Option<&str>,
+    ) {
         let found = self
-            .find_server(&request, via, branch, key::invite(), ToTagRule::FinalResponse)
+            .find_server(
+                &request,
+                via,
+                branch,
+                key::invite(),
+                ToTagRule::FinalResponse,
+            )
             .or_else(|| self.find_accepted(&request));
         if let Some(id) = found {
             let mut to_tu = false;
@@ -435,9 +458,11 @@ impl TxLayer {
     fn find_accepted(&self, ack: &Request) -> Option<TxId> {
         let parts = AckParts::of(ack);
         let h = self.hasher.ack(&parts);
-        self.acks.candidates(h).iter().copied().find(|id| {
-            self.slab.get(*id).and_then(|t| t.machine.ack_parts()) == Some(&parts)
-        })
+        self.acks
+            .candidates(h)
+            .iter()
+            .copied()
+            .find(|id| self.slab.get(*id).and_then(|t| t.machine.ack_parts()) == Some(&parts))
     }
 
     /// The RFC 3261 branch of the top Via, set or added when missing.

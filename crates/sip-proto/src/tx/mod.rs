@@ -49,10 +49,10 @@ mod layer;
 mod server_invite;
 mod server_non_invite;
 mod slab;
-mod timers;
-mod via;
 #[cfg(test)]
 mod tests;
+mod timers;
+mod via;
 
 use std::fmt;
 use std::time::Duration;
@@ -91,7 +91,9 @@ impl TxConfig {
     /// The configuration with every value brought into its documented range, so that no
     /// timer can overflow an `Instant` or retransmit in a loop at one instant.
     fn sanitized(self) -> TxConfig {
-        let t1 = self.t1.clamp(Duration::from_millis(1), Duration::from_secs(60));
+        let t1 = self
+            .t1
+            .clamp(Duration::from_millis(1), Duration::from_secs(60));
         TxConfig {
             t1,
             t2: self.t2.clamp(t1, Duration::from_secs(3600)),

@@ -115,7 +115,10 @@ impl Timers {
             slot.1 = at;
             return true;
         }
-        debug_assert!(self.armed() < SLOTS, "a transaction armed more than {SLOTS} timers");
+        debug_assert!(
+            self.armed() < SLOTS,
+            "a transaction armed more than {SLOTS} timers"
+        );
         match self.0.iter_mut().find(|s| s.is_none()) {
             Some(slot) => {
                 *slot = Some((timer, at));
@@ -130,7 +133,11 @@ impl Timers {
 
     /// Disarms `timer`; true when it was armed.
     pub(crate) fn clear(&mut self, timer: Timer) -> bool {
-        match self.0.iter_mut().find(|s| matches!(s, Some((t, _)) if *t == timer)) {
+        match self
+            .0
+            .iter_mut()
+            .find(|s| matches!(s, Some((t, _)) if *t == timer))
+        {
             Some(slot) => {
                 *slot = None;
                 true

@@ -53,7 +53,10 @@ mod tests {
         h.push(HeaderName::To, "<sip:b@example.com>");
         h.push(HeaderName::Via, "SIP/2.0/UDP a.example.com;branch=z9hG4bK1;x=\"q,r\", SIP/2.0/UDP b.example.com;branch=z9hG4bK2");
         h.push(HeaderName::Via, "SIP/2.0/TCP c.example.com;branch=z9hG4bK3");
-        replace_top(&mut h, "SIP/2.0/UDP a.example.com;branch=z9hG4bK1;received=192.0.2.1");
+        replace_top(
+            &mut h,
+            "SIP/2.0/UDP a.example.com;branch=z9hG4bK1;received=192.0.2.1",
+        );
         let vias: Vec<&str> = h.values(&HeaderName::Via).collect();
         assert_eq!(
             vias,

@@ -33,8 +33,13 @@ fn rfc3261_17_1_1_2_provisional_stops_timers_a_and_b() {
     sim.run_until(secs(100));
     assert_eq!(sim.take_sent_ms(), [0, 500]);
     let events = sim.take_events();
-    assert!(matches!(&events[..], [(_, TxEvent::Response { response, .. })] if response.status.as_u16() == 180));
-    assert!(sim.layer.is_live(tx), "Proceeding waits for the TU (no timer)");
+    assert!(
+        matches!(&events[..], [(_, TxEvent::Response { response, .. })] if response.status.as_u16() == 180)
+    );
+    assert!(
+        sim.layer.is_live(tx),
+        "Proceeding waits for the TU (no timer)"
+    );
 }
 
 #[test]
@@ -49,19 +54,32 @@ fn rfc3261_17_1_1_3_ack_for_non_2xx_over_udp() {
     let (at, ack) = &sent[1];
     assert_eq!(*at, ms(200));
     assert_eq!(ack.path, udp());
-    let Message::Request(ack) = parse_bytes(ack) else { panic!("not a request") };
+    let Message::Request(ack) = parse_bytes(ack) else {
+        panic!("not a request")
+    };
     assert_eq!(ack.method, Method::Ack);
     assert_eq!(ack.uri, req.uri);
     assert_eq!(ack.headers.get_all(&HeaderName::Via).count(), 1);
     assert_eq!(branch_of(&ack), "z9hG4bKict4", "same branch as the INVITE");
-    assert_eq!(ack.headers.get(&HeaderName::Route), req.headers.get(&HeaderName::Route));
-    assert_eq!(ack.headers.get(&HeaderName::From), req.headers.get(&HeaderName::From));
+    assert_eq!(
+        ack.headers.get(&HeaderName::Route),
+        req.headers.get(&HeaderName::Route)
+    );
+    assert_eq!(
+        ack.headers.get(&HeaderName::From),
+        req.headers.get(&HeaderName::From)
+    );
     assert_eq!(ack.to().and_then(|t| t.tag()).as_deref(), Some("theirs"));
     assert_eq!(ack.call_id(), req.call_id());
-    assert_eq!(ack.cseq().map(|c| (c.seq, c.method)), Some((5, Method::Ack)));
+    assert_eq!(
+        ack.cseq().map(|c| (c.seq, c.method)),
+        Some((5, Method::Ack))
+    );
     let events = sim.take_events();
-    assert!(matches!(&events[..], [(_, TxEvent::Response { tx: id, response })]
-        if *id == tx && response.status.as_u16() == 486));
+    assert!(
+        matches!(&events[..], [(_, TxEvent::Response { tx: id, response })]
+        if *id == tx && response.status.as_u16() == 486)
+    );
 
     // A retransmitted 486 is ACKed again and not reported.
     sim.run_until(secs(2));
@@ -100,8 +118,12 @@ fn rfc6026_7_2_accepted_passes_every_2xx_to_the_tu() {
     sim.run_until(secs(1));
     sim.receive(udp(), answer(&req, 200));
     // A 2xx from another fork (other To tag) also reaches the TU.
-    let Message::Response(mut forked) = answer(&req, 200) else { panic!() };
-    forked.headers.set(HeaderName::To, "<sip:2002@192.0.2.10>;tag=fork2");
+    let Message::Response(mut forked) = answer(&req, 200) else {
+        panic!()
+    };
+    forked
+        .headers
+        .set(HeaderName::To, "<sip:2002@192.0.2.10>;tag=fork2");
     sim.receive(udp(), Message::Response(forked));
     // A non-2xx in Accepted is absorbed.
     sim.receive(udp(), answer(&req, 486));
@@ -114,7 +136,11 @@ fn rfc6026_7_2_accepted_passes_every_2xx_to_the_tu() {
         })
         .collect();
     assert_eq!(codes, [200, 200, 200]);
-    assert_eq!(sim.take_sent_ms(), [0], "the ACK for a 2xx is the TU's (§13.2.2.4)");
+    assert_eq!(
+        sim.take_sent_ms(),
+        [0],
+        "the ACK for a 2xx is the TU's (§13.2.2.4)"
+    );
     // Timer M = 64*T1 after the first 2xx.
     sim.run_until(ms(32_099));
     assert!(sim.layer.is_live(tx));

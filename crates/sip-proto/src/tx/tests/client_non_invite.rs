@@ -48,8 +48,10 @@ fn rfc3261_17_1_2_2_proceeding_retransmits_every_t2() {
         [0, 500, 1500, 5500, 9500, 13500, 17500, 21500, 25500, 29500]
     );
     let events = sim.take_events();
-    assert!(matches!(&events[0], (t, TxEvent::Response { tx: id, response })
-        if *t == ms(600) && *id == tx && response.status.as_u16() == 100));
+    assert!(
+        matches!(&events[0], (t, TxEvent::Response { tx: id, response })
+        if *t == ms(600) && *id == tx && response.status.as_u16() == 100)
+    );
     assert_eq!(events[1], (secs(32), TxEvent::TimedOut { tx }));
     assert_eq!(events.len(), 2);
 }
@@ -62,8 +64,10 @@ fn rfc3261_17_1_2_2_timer_k_absorbs_retransmitted_finals_over_udp() {
     sim.run_until(ms(100));
     sim.receive(udp(), answer(&req, 200));
     let events = sim.take_events();
-    assert!(matches!(&events[..], [(_, TxEvent::Response { tx: id, response })]
-        if *id == tx && response.status.as_u16() == 200));
+    assert!(
+        matches!(&events[..], [(_, TxEvent::Response { tx: id, response })]
+        if *id == tx && response.status.as_u16() == 200)
+    );
     sim.run_until(secs(1));
     sim.receive(udp(), answer(&req, 200));
     assert!(sim.take_events().is_empty(), "retransmitted final absorbed");

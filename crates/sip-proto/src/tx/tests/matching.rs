@@ -7,7 +7,10 @@ use sip::{HeaderName, Method};
 use super::*;
 
 fn vector(path: &str) -> Request {
-    let full = format!("{}/../../../shared/conformance/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!(
+        "{}/../../../shared/conformance/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let bytes = std::fs::read(&full).unwrap_or_else(|e| panic!("conformance vector {full}: {e}"));
     match sip::parse_datagram(&bytes, usize::MAX).unwrap() {
         Message::Request(r) => r,
@@ -24,7 +27,10 @@ fn rfc3261_17_2_3_same_branch_other_sent_by_is_another_transaction() {
     let mut sim = Sim::new();
     let a = request("OPTIONS", ";branch=z9hG4bKsame", 1, None);
     let mut b = a.clone();
-    b.headers.set(HeaderName::Via, "SIP/2.0/UDP 10.0.0.21:5060;branch=z9hG4bKsame");
+    b.headers.set(
+        HeaderName::Via,
+        "SIP/2.0/UDP 10.0.0.21:5060;branch=z9hG4bKsame",
+    );
     sim.receive_request(udp(), &a);
     let ta = new_tx(&mut sim);
     sim.receive_request(udp(), &b);
@@ -50,15 +56,30 @@ fn rfc3261_9_2_cancel_reports_the_invite_it_targets() {
     let (invite_tx, invite) = sim.take_new_request();
     sim.receive_request(udp(), &request("CANCEL", ";branch=z9hG4bKc1", 1, None));
     let events = sim.take_events();
-    let [(_, TxEvent::Cancel { tx, invite: target, request: cancel, path })] = &events[..] else {
+    let [(
+        _,
+        TxEvent::Cancel {
+            tx,
+            invite: target,
+            request: cancel,
+            path,
+        },
+    )] = &events[..]
+    else {
         panic!("expected a CANCEL event, got {events:?}");
     };
     assert_ne!(*tx, invite_tx, "a CANCEL is its own transaction");
     assert_eq!(*target, Some(invite_tx));
     assert_eq!(*path, udp());
     // The TU answers both.
-    sim.respond(*tx, Response::for_request(cancel, StatusCode::OK, Some("srv")));
-    sim.respond(invite_tx, Response::for_request(&invite, StatusCode::REQUEST_TERMINATED, Some("srv")));
+    sim.respond(
+        *tx,
+        Response::for_request(cancel, StatusCode::OK, Some("srv")),
+    );
+    sim.respond(
+        invite_tx,
+        Response::for_request(&invite, StatusCode::REQUEST_TERMINATED, Some("srv")),
+    );
     assert_eq!(statuses(&sim.take_sent()), [200, 487]);
     // A retransmitted CANCEL gets its 200 again; the ACK for the 487 is absorbed.
     sim.receive_request(udp(), &request("CANCEL", ";branch=z9hG4bKc1", 1, None));
@@ -72,7 +93,10 @@ fn rfc3261_9_2_cancel_without_invite_reports_none() {
     let mut sim = Sim::new();
     sim.receive_request(udp(), &request("CANCEL", ";branch=z9hG4bKc2", 1, None));
     let events = sim.take_events();
-    assert!(matches!(&events[..], [(_, TxEvent::Cancel { invite: None, .. })]));
+    assert!(matches!(
+        &events[..],
+        [(_, TxEvent::Cancel { invite: None, .. })]
+    ));
 }
 
 #[test]
@@ -83,22 +107,42 @@ fn rfc3261_17_2_3_rfc2543_retransmission_and_ack_matching() {
     sim.receive_request(udp(), &inv);
     let (tx, seen) = sim.take_new_request();
     sim.receive_request(udp(), &inv);
-    assert!(sim.take_events().is_empty(), "RFC 2543 retransmission absorbed");
-    sim.respond(tx, Response::for_request(&seen, StatusCode::BUSY_HERE, Some("b2543")));
+    assert!(
+        sim.take_events().is_empty(),
+        "RFC 2543 retransmission absorbed"
+    );
+    sim.respond(
+        tx,
+        Response::for_request(&seen, StatusCode::BUSY_HERE, Some("b2543")),
+    );
     // The ACK: same Request-URI, From, Call-ID, CSeq number and top Via; To with our tag.
     let mut ack = inv.clone();
     ack.method = Method::Ack;
     ack.body = bytes::Bytes::new();
     ack.headers.set(HeaderName::CSeq, "56 ACK");
-    ack.headers.set(HeaderName::To, "sip:+16505552222@ss1.example.net;user=phone;tag=b2543");
+    ack.headers.set(
+        HeaderName::To,
+        "sip:+16505552222@ss1.example.net;user=phone;tag=b2543",
+    );
     let mut wrong_tag = ack.clone();
-    wrong_tag.headers.set(HeaderName::To, "sip:+16505552222@ss1.example.net;user=phone;tag=other");
+    wrong_tag.headers.set(
+        HeaderName::To,
+        "sip:+16505552222@ss1.example.net;user=phone;tag=other",
+    );
     sim.receive_request(udp(), &wrong_tag);
-    assert_eq!(sim.take_events().len(), 1, "To tag differs: not this transaction's ACK");
+    assert_eq!(
+        sim.take_events().len(),
+        1,
+        "To tag differs: not this transaction's ACK"
+    );
     sim.receive_request(udp(), &ack);
     assert!(sim.take_events().is_empty(), "ACK absorbed");
     sim.run_until(ms(600));
-    assert_eq!(statuses(&sim.take_sent()), [486], "Confirmed: Timer G stopped");
+    assert_eq!(
+        statuses(&sim.take_sent()),
+        [486],
+        "Confirmed: Timer G stopped"
+    );
     sim.run_until(secs(10));
     assert!(sim.layer.is_empty());
 }
@@ -115,7 +159,9 @@ fn rfc3261_17_2_3_rfc2543_cancel_finds_its_invite() {
     cancel.headers.set(HeaderName::CSeq, "56 CANCEL");
     sim.receive_request(udp(), &cancel);
     let events = sim.take_events();
-    assert!(matches!(&events[..], [(_, TxEvent::Cancel { tx, invite: Some(i), .. })] if *i == invite_tx && *tx != invite_tx));
+    assert!(
+        matches!(&events[..], [(_, TxEvent::Cancel { tx, invite: Some(i), .. })] if *i == invite_tx && *tx != invite_tx)
+    );
 }
 
 #[test]
@@ -155,7 +201,10 @@ fn rfc3261_17_1_3_response_matched_by_branch_and_cseq_method() {
             other => panic!("unexpected {other:?}"),
         })
         .collect();
-    assert_eq!(events, [(invite_tx, 180), (cancel_tx, 200), (invite_tx, 487)]);
+    assert_eq!(
+        events,
+        [(invite_tx, 180), (cancel_tx, 200), (invite_tx, 487)]
+    );
 }
 
 #[test]
@@ -179,7 +228,10 @@ fn rfc3261_17_1_4_transport_error_ends_client_and_server_transactions() {
     let events: Vec<TxEvent> = sim.take_events().into_iter().map(|(_, e)| e).collect();
     assert_eq!(
         events,
-        [TxEvent::TransportError { tx: client }, TxEvent::TransportError { tx: server }]
+        [
+            TxEvent::TransportError { tx: client },
+            TxEvent::TransportError { tx: server }
+        ]
     );
     assert!(sim.layer.is_empty());
     assert_eq!(sim.layer.poll_timeout(), None);
@@ -196,29 +248,44 @@ fn rfc3261_8_1_1_7_branches_carry_the_cookie_and_are_unique() {
         assert_eq!(branch, b.new_branch(), "same seed, same branches");
         assert!(seen.insert(branch));
     }
-    assert_ne!(TxLayer::new(TxConfig::default(), 43).new_branch(), a.new_branch());
+    assert_ne!(
+        TxLayer::new(TxConfig::default(), 43).new_branch(),
+        a.new_branch()
+    );
 }
 
 #[test]
 fn send_request_adds_a_missing_branch_or_via() {
     let mut sim = Sim::new();
     let mut no_branch = outgoing("OPTIONS", "x");
-    no_branch.headers.set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5060;rport");
+    no_branch
+        .headers
+        .set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.10:5060;rport");
     sim.send(&no_branch, udp());
     let mut no_via = outgoing("OPTIONS", "x");
     no_via.headers.remove(&HeaderName::Via);
     sim.send(&no_via, tcp());
     let sent = sim.take_sent();
-    let Message::Request(first) = parse_bytes(&sent[0].1) else { panic!() };
+    let Message::Request(first) = parse_bytes(&sent[0].1) else {
+        panic!()
+    };
     assert!(first.top_via().unwrap().has_rfc3261_branch());
     assert!(first.top_via().unwrap().wants_rport());
-    let Message::Request(second) = parse_bytes(&sent[1].1) else { panic!() };
+    let Message::Request(second) = parse_bytes(&sent[1].1) else {
+        panic!()
+    };
     let via = second.top_via().unwrap();
     assert!(via.has_rfc3261_branch());
     assert_eq!((via.transport.as_str(), via.port), ("TCP", Some(5060)));
     // Responses find them.
-    sim.receive(udp(), Message::Response(Response::for_request(&first, StatusCode::OK, Some("t"))));
-    sim.receive(tcp(), Message::Response(Response::for_request(&second, StatusCode::OK, Some("t"))));
+    sim.receive(
+        udp(),
+        Message::Response(Response::for_request(&first, StatusCode::OK, Some("t"))),
+    );
+    sim.receive(
+        tcp(),
+        Message::Response(Response::for_request(&second, StatusCode::OK, Some("t"))),
+    );
     assert_eq!(sim.take_events().len(), 2);
 }
 
@@ -237,7 +304,8 @@ fn rfc3261_17_1_1_3_an_ack_given_to_send_request_is_sent_once() {
 fn send_stateless_sends_once_over_the_given_path() {
     let mut sim = Sim::new();
     let ack = outgoing("ACK", "z9hG4bKsl");
-    sim.layer.send_stateless(tcp(), &Message::Request(ack.clone()));
+    sim.layer
+        .send_stateless(tcp(), &Message::Request(ack.clone()));
     sim.drain();
     let sent = sim.take_sent();
     assert_eq!(sent.len(), 1);
@@ -256,7 +324,10 @@ fn a_finished_transaction_id_never_reaches_a_newer_one() {
     let (new, seen) = sim.take_new_request();
     assert_ne!(old, new);
     sim.take_sent();
-    sim.respond(old, Response::for_request(&seen, StatusCode::NOT_FOUND, Some("t")));
+    sim.respond(
+        old,
+        Response::for_request(&seen, StatusCode::NOT_FOUND, Some("t")),
+    );
     assert!(sim.take_sent().is_empty());
     assert!(sim.layer.is_live(new));
 }
@@ -268,13 +339,28 @@ fn ten_thousand_transactions_are_reaped() {
     let mut sim = Sim::new();
     for i in 0..10_000u32 {
         let path = Path {
-            remote: std::net::SocketAddr::from(([198, 51, 100, (i % 200) as u8], 40_000 + (i / 200) as u16)),
+            remote: std::net::SocketAddr::from((
+                [198, 51, 100, (i % 200) as u8],
+                40_000 + (i / 200) as u16,
+            )),
             ..udp()
         };
-        let req = request("REGISTER", &format!(";branch=z9hG4bKreg{i};rport"), i + 1, None);
-        sim.layer.handle_message(sim.now, path, Message::Request(req));
-        let Some(TxEvent::Request { tx, request, .. }) = sim.layer.poll_event() else { panic!() };
-        sim.layer.respond(sim.now, tx, Response::for_request(&request, StatusCode::OK, Some("t")));
+        let req = request(
+            "REGISTER",
+            &format!(";branch=z9hG4bKreg{i};rport"),
+            i + 1,
+            None,
+        );
+        sim.layer
+            .handle_message(sim.now, path, Message::Request(req));
+        let Some(TxEvent::Request { tx, request, .. }) = sim.layer.poll_event() else {
+            panic!()
+        };
+        sim.layer.respond(
+            sim.now,
+            tx,
+            Response::for_request(&request, StatusCode::OK, Some("t")),
+        );
         while sim.layer.poll_transmit().is_some() {}
     }
     assert_eq!(sim.layer.len(), 10_000);
@@ -288,14 +374,20 @@ fn ten_thousand_transactions_are_reaped() {
     for i in 0..10_000u32 {
         let req = outgoing("OPTIONS", &format!("z9hG4bKopt{i}"));
         sim.layer.send_request(sim.now, req.clone(), udp());
-        let Message::Response(resp) = answer(&req, 200) else { panic!() };
-        sim.layer.handle_message(sim.now, udp(), Message::Response(resp));
+        let Message::Response(resp) = answer(&req, 200) else {
+            panic!()
+        };
+        sim.layer
+            .handle_message(sim.now, udp(), Message::Response(resp));
     }
     while sim.layer.poll_transmit().is_some() {}
     while sim.layer.poll_event().is_some() {}
     let [queue, servers, clients, acks] = sim.layer.table_sizes();
     assert_eq!((servers, clients, acks), (0, 10_000, 0));
-    assert!(queue < 10_000 * 2, "stale deadlines compacted: {queue} entries for 10,000 live");
+    assert!(
+        queue < 10_000 * 2,
+        "stale deadlines compacted: {queue} entries for 10,000 live"
+    );
     sim.run_until(secs(40));
     assert_eq!(sim.layer.table_sizes(), [0, 0, 0, 0]);
 }

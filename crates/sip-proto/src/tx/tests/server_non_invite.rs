@@ -45,7 +45,10 @@ fn rfc3261_17_2_2_completed_resends_the_final_until_timer_j_over_udp() {
     sim.run_until(ms(31_999));
     assert!(sim.layer.is_live(tx));
     let sent = sim.take_sent();
-    assert_eq!(sent.iter().map(|(t, _)| t.as_millis()).collect::<Vec<_>>(), [0, 1000]);
+    assert_eq!(
+        sent.iter().map(|(t, _)| t.as_millis()).collect::<Vec<_>>(),
+        [0, 1000]
+    );
     assert_eq!(sent[0].1.bytes, sent[1].1.bytes);
     assert!(sent.iter().all(|(_, t)| t.path == udp()));
     assert!(sim.take_events().is_empty());
@@ -78,7 +81,10 @@ fn rfc3261_17_2_2_only_the_first_final_response_is_sent() {
     sim.receive_request(udp(), &req);
     let (tx, seen) = sim.take_new_request();
     sim.respond(tx, ok(&seen));
-    sim.respond(tx, Response::for_request(&seen, StatusCode::NOT_FOUND, Some("srv")));
+    sim.respond(
+        tx,
+        Response::for_request(&seen, StatusCode::NOT_FOUND, Some("srv")),
+    );
     sim.respond(tx, Response::for_request(&seen, StatusCode::TRYING, None));
     assert_eq!(statuses(&sim.take_sent()), [200]);
 }
@@ -94,7 +100,9 @@ fn rfc3581_4_received_and_rport_stamped_on_a_new_request() {
     assert_eq!(via.received(), Some("198.51.100.20".parse().unwrap()));
     sim.respond(tx, ok(&seen));
     let sent = sim.take_sent();
-    let Message::Response(resp) = parse_bytes(&sent[0].1) else { panic!() };
+    let Message::Response(resp) = parse_bytes(&sent[0].1) else {
+        panic!()
+    };
     assert_eq!(
         resp.headers.get(&HeaderName::Via),
         Some("SIP/2.0/UDP 10.0.0.20:5060;branch=z9hG4bKnist6;rport=40000;received=198.51.100.20")

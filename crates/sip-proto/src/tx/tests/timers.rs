@@ -25,13 +25,29 @@ fn rfc3261_table4_timer_values_udp_and_reliable() {
         (Timer::Retransmit2xx, 500, 500),
     ];
     for (timer, udp, reliable) in cases {
-        assert_eq!(timer.initial(Transport::Udp, &c), ms(udp), "{timer:?} over UDP");
-        for tp in [Transport::Tcp, Transport::Tls, Transport::Ws, Transport::Wss] {
+        assert_eq!(
+            timer.initial(Transport::Udp, &c),
+            ms(udp),
+            "{timer:?} over UDP"
+        );
+        for tp in [
+            Transport::Tcp,
+            Transport::Tls,
+            Transport::Ws,
+            Transport::Wss,
+        ] {
             assert_eq!(timer.initial(tp, &c), ms(reliable), "{timer:?} over {tp}");
         }
     }
-    let retransmitting: Vec<Timer> = cases.iter().map(|c| c.0).filter(|t| t.retransmits()).collect();
-    assert_eq!(retransmitting, [Timer::A, Timer::E, Timer::G, Timer::Retransmit2xx]);
+    let retransmitting: Vec<Timer> = cases
+        .iter()
+        .map(|c| c.0)
+        .filter(|t| t.retransmits())
+        .collect();
+    assert_eq!(
+        retransmitting,
+        [Timer::A, Timer::E, Timer::G, Timer::Retransmit2xx]
+    );
 }
 
 #[test]
@@ -72,5 +88,9 @@ fn tx_config_is_brought_into_range() {
     sim.send(&outgoing("OPTIONS", "z9hG4bKzero"), udp());
     sim.run_until(secs(1));
     assert!(sim.layer.is_empty());
-    assert_eq!(sim.take_sent().len(), 64, "T1 of 1 ms: sends at 0, 1, 2, ..., 63 ms");
+    assert_eq!(
+        sim.take_sent().len(),
+        64,
+        "T1 of 1 ms: sends at 0, 1, 2, ..., 63 ms"
+    );
 }
