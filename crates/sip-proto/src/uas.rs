@@ -17,11 +17,20 @@ const SUPPORTED: [&str; 0] = [];
 /// for required extensions (§8.2.2.3, RFC 4475 §3.3.5).
 pub fn precheck(req: &Request, to_tag: &str) -> Option<Response> {
     let reply = |status| Response::for_request(req, status, Some(to_tag));
-    let local = matches!(req.method, Method::Register | Method::Options | Method::Ack | Method::Cancel);
-    if !local && req.max_forwards() == Some(0) {
+    // A request for a user (an OPTIONS to a station, an INVITE) is one we would route onwards;
+    // REGISTER and an OPTIONS to the server itself end here (RFC 4475 §3.3.11: endpoints process
+    // Max-Forwards 0 normally).
+    let for_user = req.uri.as_sip().is_some_and(|u| u.user.is_some()) || matches!(req.uri, Uri::Tel(_));
+    let routed = match req.method {
+        Method::Register | Method::Ack | Method::Cancel => false,
+        Method::Options => for_user,
+        _ => true,
+    };
+    if routed && req.max_forwards() == Some(0) {
         return Some(reply(StatusCode::TOO_MANY_HOPS));
     }
-    if !local {
+    let served = matches!(req.method, Method::Register | Method::Options | Method::Ack | Method::Cancel);
+    if !served {
         let status = match req.method {
             Method::Extension(_) => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::METHOD_NOT_ALLOWED,
@@ -75,6 +84,10 @@ mod tests {
     fn rfc4475_3_3_11_zero_max_forwards_on_a_routed_request() {
         let r = precheck(&with("INVITE sip:b@b", ""), "t").unwrap();
         assert_eq!(r.status, StatusCode::TOO_MANY_HOPS);
+        let r = precheck(&with("OPTIONS sip:user@b", ""), "t").unwrap();
+        assert_eq!(r.status, StatusCode::TOO_MANY_HOPS);
+        assert!(precheck(&with("OPTIONS sip:pbx.example", ""), "t").is_none(), "for us: processed");
+        assert!(precheck(&with("REGISTER sip:pbx.example", ""), "t").is_none());
     }
 
     #[test]

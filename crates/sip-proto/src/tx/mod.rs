@@ -38,7 +38,7 @@
 //! method, an ACK matching its INVITE (§17.2.3). Requests without the cookie (or with the bare
 //! cookie, RFC 4475 §3.2.1) fall back to the RFC 2543 rules: Request-URI, From tag, Call-ID,
 //! CSeq number, top Via and To tag. Responses match client transactions by branch and CSeq
-//! method (§17.1.3); responses matching none are dropped (RFC 6026 §8.9). Lookups are hash-map
+//! method (§17.1.3); responses matching none are dropped (RFC 6026's change to §18.1.2). Lookups are hash-map
 //! probes keyed by a seeded hash, never scans.
 
 mod client_invite;

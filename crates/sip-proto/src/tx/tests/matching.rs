@@ -208,7 +208,7 @@ fn rfc3261_17_1_3_response_matched_by_branch_and_cseq_method() {
 }
 
 #[test]
-fn rfc6026_8_9_stray_response_dropped() {
+fn rfc6026_stray_response_dropped_not_passed_to_the_core() {
     let mut sim = Sim::new();
     sim.receive(udp(), answer(&outgoing("OPTIONS", "z9hG4bKnobody"), 200));
     assert!(sim.take_events().is_empty());
@@ -330,64 +330,4 @@ fn a_finished_transaction_id_never_reaches_a_newer_one() {
     );
     assert!(sim.take_sent().is_empty());
     assert!(sim.layer.is_live(new));
-}
-
-/// The registrar's load: 10,000 REGISTER transactions, answered at once. Every table must be
-/// back to empty once Timer J has run, and the deadline queue must not hoard stale entries.
-#[test]
-fn ten_thousand_transactions_are_reaped() {
-    let mut sim = Sim::new();
-    for i in 0..10_000u32 {
-        let path = Path {
-            remote: std::net::SocketAddr::from((
-                [198, 51, 100, (i % 200) as u8],
-                40_000 + (i / 200) as u16,
-            )),
-            ..udp()
-        };
-        let req = request(
-            "REGISTER",
-            &format!(";branch=z9hG4bKreg{i};rport"),
-            i + 1,
-            None,
-        );
-        sim.layer
-            .handle_message(sim.now, path, Message::Request(req));
-        let Some(TxEvent::Request { tx, request, .. }) = sim.layer.poll_event() else {
-            panic!()
-        };
-        sim.layer.respond(
-            sim.now,
-            tx,
-            Response::for_request(&request, StatusCode::OK, Some("t")),
-        );
-        while sim.layer.poll_transmit().is_some() {}
-    }
-    assert_eq!(sim.layer.len(), 10_000);
-    assert_eq!(sim.layer.table_sizes(), [10_000, 10_000, 0, 0]);
-    sim.run_until(secs(33));
-    assert!(sim.layer.is_empty());
-    assert_eq!(sim.layer.table_sizes(), [0, 0, 0, 0]);
-
-    // Client side: each request answered quickly leaves its E and F entries stale; the
-    // queue is compacted instead of holding them for 32 s.
-    for i in 0..10_000u32 {
-        let req = outgoing("OPTIONS", &format!("z9hG4bKopt{i}"));
-        sim.layer.send_request(sim.now, req.clone(), udp());
-        let Message::Response(resp) = answer(&req, 200) else {
-            panic!()
-        };
-        sim.layer
-            .handle_message(sim.now, udp(), Message::Response(resp));
-    }
-    while sim.layer.poll_transmit().is_some() {}
-    while sim.layer.poll_event().is_some() {}
-    let [queue, servers, clients, acks] = sim.layer.table_sizes();
-    assert_eq!((servers, clients, acks), (0, 10_000, 0));
-    assert!(
-        queue < 10_000 * 2,
-        "stale deadlines compacted: {queue} entries for 10,000 live"
-    );
-    sim.run_until(secs(40));
-    assert_eq!(sim.layer.table_sizes(), [0, 0, 0, 0]);
 }

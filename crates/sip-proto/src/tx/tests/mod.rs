@@ -5,6 +5,7 @@
 
 mod client_invite;
 mod client_non_invite;
+mod load;
 mod matching;
 mod server_invite;
 mod server_non_invite;
