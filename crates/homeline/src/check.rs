@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sip::{parse_datagram, validate_request, validate_response, HeaderAccess, HeaderName, Message, DEFAULT_MAX_MESSAGE};
+use sip::{
+    parse_datagram, validate_request, validate_response, HeaderAccess, HeaderName, Message,
+    DEFAULT_MAX_MESSAGE,
+};
 
 /// Checks every file; exit 1 if any would be refused (400/505) or dropped.
 pub(crate) fn run(files: &[PathBuf]) -> ExitCode {
@@ -21,7 +24,11 @@ pub(crate) fn run(files: &[PathBuf]) -> ExitCode {
         println!("{}: {verdict}", f.display());
         ok &= good;
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// One line describing the message and whether the server would process it.
@@ -30,8 +37,22 @@ pub(crate) fn check(bytes: &[u8]) -> (String, bool) {
         Ok(m) => m,
         Err(e) => {
             return match e.status() {
-                Some(s) => (format!("invalid: {} (the server answers {} {})", e.kind, s, s.reason()), false),
-                None => (format!("invalid: {} (the server drops it: too broken to answer)", e.kind), false),
+                Some(s) => (
+                    format!(
+                        "invalid: {} (the server answers {} {})",
+                        e.kind,
+                        s,
+                        s.reason()
+                    ),
+                    false,
+                ),
+                None => (
+                    format!(
+                        "invalid: {} (the server drops it: too broken to answer)",
+                        e.kind
+                    ),
+                    false,
+                ),
             }
         }
     };
@@ -48,19 +69,37 @@ pub(crate) fn check(bytes: &[u8]) -> (String, bool) {
             );
             if let Err(e) = validate_request(&r) {
                 let s = e.status();
-                return (format!("invalid: {e} (the server answers {} {}); {summary}", s, s.reason()), false);
+                return (
+                    format!(
+                        "invalid: {e} (the server answers {} {}); {summary}",
+                        s,
+                        s.reason()
+                    ),
+                    false,
+                );
             }
             let note = match sip_proto::uas::precheck(&r, "check") {
-                Some(resp) => format!("; well-formed, the server answers {} {}", resp.status, resp.reason),
+                Some(resp) => format!(
+                    "; well-formed, the server answers {} {}",
+                    resp.status, resp.reason
+                ),
                 None => "; well-formed, the server processes it".to_string(),
             };
             (format!("valid {summary}{note}"), true)
         }
         Message::Response(r) => {
-            let summary = format!("{} {} response (CSeq {})", r.status, r.reason, r.headers.get(&HeaderName::CSeq).unwrap_or("-"));
+            let summary = format!(
+                "{} {} response (CSeq {})",
+                r.status,
+                r.reason,
+                r.headers.get(&HeaderName::CSeq).unwrap_or("-")
+            );
             match validate_response(&r) {
                 Ok(()) => (format!("valid {summary}"), true),
-                Err(e) => (format!("invalid: {e} (the server drops it); {summary}"), false),
+                Err(e) => (
+                    format!("invalid: {e} (the server drops it); {summary}"),
+                    false,
+                ),
             }
         }
     }

@@ -67,7 +67,8 @@ pub(crate) struct LogSection {
 impl ConfigFile {
     /// Reads and parses a file; the error names the file and, for unknown keys, the key.
     pub(crate) fn load(path: &Path) -> Result<ConfigFile> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("in config file {}", path.display()))
     }
 
@@ -81,13 +82,22 @@ impl ConfigFile {
     pub(crate) fn net_config(&self, ipv6: bool) -> Result<NetConfig> {
         let d = NetConfig::default();
         let s = &self.sip;
-        let listeners = |key: &str, given: &Option<Vec<String>>, default: Vec<SocketAddr>| -> Result<Vec<SocketAddr>> {
+        let listeners = |key: &str,
+                         given: &Option<Vec<String>>,
+                         default: Vec<SocketAddr>|
+         -> Result<Vec<SocketAddr>> {
             match given {
                 Some(list) => list
                     .iter()
-                    .map(|a| a.parse().with_context(|| format!("sip.{key}: {a:?} is not an address:port")))
+                    .map(|a| {
+                        a.parse()
+                            .with_context(|| format!("sip.{key}: {a:?} is not an address:port"))
+                    })
                     .collect(),
-                None => Ok(default.into_iter().filter(|a| ipv6 || a.is_ipv4()).collect()),
+                None => Ok(default
+                    .into_iter()
+                    .filter(|a| ipv6 || a.is_ipv4())
+                    .collect()),
             }
         };
         let r = RegistrarConfig::default();
@@ -97,14 +107,23 @@ impl ConfigFile {
             max_expires: s.max_expires.unwrap_or(r.max_expires),
             default_expires: s.default_expires.unwrap_or(r.default_expires),
             external_udp_expires: s.external_udp_expires.unwrap_or(r.external_udp_expires),
-            external_stream_expires: s.external_stream_expires.unwrap_or(r.external_stream_expires),
-            nonce_lifetime: s.nonce_lifetime.map(Duration::from_secs).unwrap_or(r.nonce_lifetime),
+            external_stream_expires: s
+                .external_stream_expires
+                .unwrap_or(r.external_stream_expires),
+            nonce_lifetime: s
+                .nonce_lifetime
+                .map(Duration::from_secs)
+                .unwrap_or(r.nonce_lifetime),
             max_contacts: s.max_contacts.unwrap_or(r.max_contacts),
             algorithms: match &s.digest_algorithms {
                 None => r.algorithms,
                 Some(list) => list
                     .iter()
-                    .map(|a| a.parse().with_context(|| format!("sip.digest_algorithms: {a:?} is not MD5 or SHA-256")))
+                    .map(|a| {
+                        a.parse().with_context(|| {
+                            format!("sip.digest_algorithms: {a:?} is not MD5 or SHA-256")
+                        })
+                    })
                     .collect::<Result<_>>()?,
             },
         };
@@ -112,10 +131,17 @@ impl ConfigFile {
             bail!("sip.digest_algorithms must name at least one algorithm");
         }
         if registrar.realm.is_empty() || registrar.realm.contains(['"', '\\']) {
-            bail!("sip.realm: {:?} must be non-empty and without quotes or backslashes", registrar.realm);
+            bail!(
+                "sip.realm: {:?} must be non-empty and without quotes or backslashes",
+                registrar.realm
+            );
         }
         if registrar.min_expires > registrar.max_expires {
-            bail!("sip.min_expires ({}) is above sip.max_expires ({})", registrar.min_expires, registrar.max_expires);
+            bail!(
+                "sip.min_expires ({}) is above sip.max_expires ({})",
+                registrar.min_expires,
+                registrar.max_expires
+            );
         }
         if registrar.max_contacts == 0 {
             bail!("sip.max_contacts must be at least 1");
@@ -128,7 +154,10 @@ impl ConfigFile {
             ..d
         };
         if config.max_message < 1024 {
-            bail!("sip.max_message: {} is too small (at least 1024)", config.max_message);
+            bail!(
+                "sip.max_message: {} is too small (at least 1024)",
+                config.max_message
+            );
         }
         Ok(config)
     }

@@ -16,7 +16,9 @@ use cli::{Cli, Command, SipCommand};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Sip { command: SipCommand::Check { files } } => return check::run(&files),
+        Command::Sip {
+            command: SipCommand::Check { files },
+        } => return check::run(&files),
         ref other => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

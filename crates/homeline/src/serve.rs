@@ -13,10 +13,15 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(file.log.level.as_deref().unwrap_or("info")))
         .context("log.level is not a valid filter")?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let config = file.net_config(ipv6_available())?;
-    let store = Store::open(data).await.with_context(|| format!("cannot open the store in {}", data.display()))?;
+    let store = Store::open(data)
+        .await
+        .with_context(|| format!("cannot open the store in {}", data.display()))?;
     info!(data = %data.display(), "store opened");
     let server = net::start(config, store.clone()).await?;
     for (zone, transport, addr) in &server.listeners {
@@ -43,13 +48,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

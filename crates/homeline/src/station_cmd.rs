@@ -18,7 +18,9 @@ pub(crate) async fn run(command: &StationCommand, file: &ConfigFile, data: &Path
         return Ok(());
     }
     let realm = file.net_config(true)?.registrar.realm;
-    let store = Store::open(data).await.with_context(|| format!("cannot open the store in {}", data.display()))?;
+    let store = Store::open(data)
+        .await
+        .with_context(|| format!("cannot open the store in {}", data.display()))?;
     let result = run_with(command, &store, &realm).await;
     store.close().await;
     result
@@ -29,7 +31,10 @@ async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Resul
         StationCommand::Add { number, fields } => {
             let (password, generated) = match read_password(fields)? {
                 Some(p) => (p, false),
-                None => (policy::generate_password(number, &mut rand::thread_rng()), true),
+                None => (
+                    policy::generate_password(number, &mut rand::thread_rng()),
+                    true,
+                ),
             };
             let mut new = NewStation::new(number.clone(), fields.name.clone().unwrap_or_default());
             if let Some(d) = &fields.device {
@@ -50,7 +55,10 @@ async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Resul
         }
         StationCommand::List => {
             let stations = store.list_stations().await?;
-            println!("{:<12} {:<24} {:<10} {:<5} {:<5} {:<4} {:<8}", "number", "name", "device", "auth", "sbc", "cos", "payload");
+            println!(
+                "{:<12} {:<24} {:<10} {:<5} {:<5} {:<4} {:<8}",
+                "number", "name", "device", "auth", "sbc", "cos", "payload"
+            );
             for s in &stations {
                 println!(
                     "{:<12} {:<24} {:<10} {:<5} {:<5} {:<4} {:<8}",
@@ -67,11 +75,17 @@ async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Resul
             Ok(())
         }
         StationCommand::Show { number } => {
-            let Some(s) = store.station(number).await? else { bail!("no station with number {number}") };
+            let Some(s) = store.station(number).await? else {
+                bail!("no station with number {number}")
+            };
             show(&s, realm);
             Ok(())
         }
-        StationCommand::Set { number, fields, new_password } => {
+        StationCommand::Set {
+            number,
+            fields,
+            new_password,
+        } => {
             let mut generated = None;
             let password = match read_password(fields)? {
                 Some(p) => PasswordChange::Set(Secret::new(p)),
@@ -105,7 +119,8 @@ async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Resul
             Ok(())
         }
         StationCommand::Import { file } => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             let stations = parse_csv(&text).with_context(|| format!("in {}", file.display()))?;
             let n = store.bulk_add(stations, realm).await?;
             println!("imported {n} station(s)");
@@ -123,19 +138,46 @@ fn show(s: &Station, realm: &str) {
     println!("internet via SBC:  {}", on(s.sbc_allowed));
     println!("class of service:  {}", s.cos);
     println!("payload security:  {}", on(s.payload_security));
-    println!("password:          {}", if !s.has_password() { "none" } else if s.password_strong { "set (strong)" } else { "set (weak: not allowed via SBC)" });
-    let algs: Vec<&str> = s.ha1.iter().filter(|h| h.realm == realm).map(|h| h.algorithm.as_str()).collect();
-    println!("digest hashes:     {} for realm {realm}", if algs.is_empty() { "none".to_string() } else { algs.join(", ") });
+    println!(
+        "password:          {}",
+        if !s.has_password() {
+            "none"
+        } else if s.password_strong {
+            "set (strong)"
+        } else {
+            "set (weak: not allowed via SBC)"
+        }
+    );
+    let algs: Vec<&str> = s
+        .ha1
+        .iter()
+        .filter(|h| h.realm == realm)
+        .map(|h| h.algorithm.as_str())
+        .collect();
+    println!(
+        "digest hashes:     {} for realm {realm}",
+        if algs.is_empty() {
+            "none".to_string()
+        } else {
+            algs.join(", ")
+        }
+    );
 }
 
 fn on(b: bool) -> &'static str {
-    if b { "on" } else { "off" }
+    if b {
+        "on"
+    } else {
+        "off"
+    }
 }
 
 fn read_password(fields: &StationFields) -> Result<Option<String>> {
     if fields.password_stdin {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("cannot read the password from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read the password from standard input")?;
         let p = s.trim_end_matches(['\r', '\n']).to_string();
         if p.is_empty() {
             bail!("--password-stdin: empty password");
@@ -147,9 +189,17 @@ fn read_password(fields: &StationFields) -> Result<Option<String>> {
 
 /// `number,password[,sbc][,name]` with a header line naming the columns.
 fn parse_csv(text: &str) -> Result<Vec<NewStation>> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let Some((_, header)) = lines.next() else { bail!("empty file") };
-    let cols: Vec<String> = header.split(',').map(|c| c.trim().to_ascii_lowercase()).collect();
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        bail!("empty file")
+    };
+    let cols: Vec<String> = header
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .collect();
     let col = |name: &str| cols.iter().position(|c| c == name);
     let (Some(num_i), Some(pw_i)) = (col("number"), col("password")) else {
         bail!("header line must name the columns number and password (and optionally sbc, name)")
@@ -191,6 +241,10 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert!(v[1].sbc_allowed);
         assert!(parse_csv("number,secret\n1,2\n").is_err());
-        assert!(format!("{:#}", parse_csv("number,password,sbc\n1,x,maybe\n").unwrap_err()).contains("line 2"));
+        assert!(format!(
+            "{:#}",
+            parse_csv("number,password,sbc\n1,x,maybe\n").unwrap_err()
+        )
+        .contains("line 2"));
     }
 }

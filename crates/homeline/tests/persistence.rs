@@ -1,4 +1,5 @@
 //! Bindings survive `kill -9` and a restart (issue: the spine, "what it must show").
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 mod common;
 
@@ -8,7 +9,18 @@ use sip::HeaderName;
 #[test]
 fn bindings_survive_kill_9_and_restart() {
     let data = TempDir::new("kill9");
-    cli(&data.0, &["station", "add", "2001", "--password", "Hl#kQ9vTz!mw", "--name", "Alice"]);
+    cli(
+        &data.0,
+        &[
+            "station",
+            "add",
+            "2001",
+            "--password",
+            "Hl#kQ9vTz!mw",
+            "--name",
+            "Alice",
+        ],
+    );
     let server = Server::start(&data.0);
     let (internal, external) = (server.internal, server.external);
     let mut ua = Ua::new(internal);
@@ -27,6 +39,11 @@ fn bindings_survive_kill_9_and_restart() {
     let contacts: Vec<&str> = query.headers.values(&HeaderName::Contact).collect();
     assert_eq!(contacts.len(), 1, "{contacts:?}");
     assert!(contacts[0].starts_with(&contact), "{contacts:?}");
-    let left: u32 = contacts[0].rsplit("expires=").next().unwrap().parse().unwrap();
+    let left: u32 = contacts[0]
+        .rsplit("expires=")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((500..=600).contains(&left), "expiry carried over: {left}");
 }

@@ -1,6 +1,7 @@
 //! The registrar against SIPp (a third-party client): 1,000 stations with digest over UDP and TCP
 //! on the internal zone; on the external zone only SBC-flagged stations get in, and everyone
 //! else sees exactly what an unknown user sees.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 mod common;
 
@@ -20,7 +21,11 @@ fn scenario(name: &str) -> PathBuf {
 
 /// A password that passes the strong-password policy and does not contain the number.
 fn strong_password(n: u32) -> String {
-    let letters: String = n.to_string().bytes().map(|d| (b'a' + (d - b'0')) as char).collect();
+    let letters: String = n
+        .to_string()
+        .bytes()
+        .map(|d| (b'a' + (d - b'0')) as char)
+        .collect();
     format!("Hq#{letters}x7Z")
 }
 
@@ -40,7 +45,12 @@ fn write_stations(dir: &Path) -> PathBuf {
 }
 
 /// A SIPp injection file for the numbers picked by `filter`, with the password `pw` gives.
-fn users(dir: &Path, name: &str, numbers: impl Iterator<Item = u32>, pw: impl Fn(u32) -> String) -> (PathBuf, usize) {
+fn users(
+    dir: &Path,
+    name: &str,
+    numbers: impl Iterator<Item = u32>,
+    pw: impl Fn(u32) -> String,
+) -> (PathBuf, usize) {
     let mut text = String::from("SEQUENTIAL\n");
     let mut count = 0;
     for n in numbers {
@@ -74,23 +84,67 @@ impl Sipp<'_> {
             .arg(scenario(self.scenario))
             .arg("-inf")
             .arg(self.users)
-            .args(["-key", "expires", "300", "-t", self.transport, "-i", "127.0.0.1"])
+            .args([
+                "-key",
+                "expires",
+                "300",
+                "-t",
+                self.transport,
+                "-i",
+                "127.0.0.1",
+            ])
             .args(["-p", &free_port().to_string()])
             .args(["-m", &self.calls.to_string(), "-r", "250", "-l", "200"])
-            .args(["-nostdin", "-timeout", "90s", "-timeout_error", "-default_behaviors", "all,-bye"])
-            .args(["-trace_err", "-error_file", "errors.log", "-trace_stat", "-stf", "stat.csv"]);
+            .args([
+                "-nostdin",
+                "-timeout",
+                "90s",
+                "-timeout_error",
+                "-default_behaviors",
+                "all,-bye",
+            ])
+            .args([
+                "-trace_err",
+                "-error_file",
+                "errors.log",
+                "-trace_stat",
+                "-stf",
+                "stat.csv",
+            ]);
         if let Some(file) = self.trace {
-            cmd.args(["-trace_msg", "-message_overwrite", "true", "-message_file", file]);
+            cmd.args([
+                "-trace_msg",
+                "-message_overwrite",
+                "true",
+                "-message_file",
+                file,
+            ]);
         }
-        let out = cmd.output().expect("sipp (Debian package sip-tester) must be installed: .ci/run installs it");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = cmd
+            .output()
+            .expect("sipp (Debian package sip-tester) must be installed: .ci/run installs it");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let errors = std::fs::read_to_string(self.dir.join("errors.log")).unwrap_or_default();
-        (out.status.code().unwrap_or(-1), format!("{text}\n--- errors.log (head) ---\n{}", &errors[..errors.len().min(3000)]))
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{text}\n--- errors.log (head) ---\n{}",
+                &errors[..errors.len().min(3000)]
+            ),
+        )
     }
 
     fn must_pass(&self) {
         let (code, text) = self.run();
-        assert_eq!(code, 0, "SIPp {} over {} to {} failed:\n{text}", self.scenario, self.transport, self.target);
+        assert_eq!(
+            code, 0,
+            "SIPp {} over {} to {} failed:\n{text}",
+            self.scenario, self.transport, self.target
+        );
     }
 }
 
@@ -104,7 +158,11 @@ fn server_with_stations(tag: &str) -> (TempDir, Server) {
 }
 
 fn password(n: u32) -> String {
-    if n % 2 == 1 { strong_password(n) } else { format!("pw{n}") }
+    if n % 2 == 1 {
+        strong_password(n)
+    } else {
+        format!("pw{n}")
+    }
 }
 
 #[test]
@@ -112,8 +170,16 @@ fn internal_zone_1000_stations_register_over_udp_and_tcp() {
     let (data, server) = server_with_stations("sipp-internal");
     let (file, count) = users(&data.0, "all.csv", FIRST..FIRST + STATIONS, password);
     for transport in ["u1", "t1"] {
-        Sipp { dir: &data.0, scenario: "reg_ok.xml", target: server.internal, transport, users: &file, calls: count, trace: None }
-            .must_pass();
+        Sipp {
+            dir: &data.0,
+            scenario: "reg_ok.xml",
+            target: server.internal,
+            transport,
+            users: &file,
+            calls: count,
+            trace: None,
+        }
+        .must_pass();
     }
     // Spot check on the wire: a registered station's binding is there, over the protocol.
     let mut ua = Ua::new(server.internal);
@@ -126,13 +192,40 @@ fn internal_zone_1000_stations_register_over_udp_and_tcp() {
 #[test]
 fn external_zone_admits_only_sbc_stations_and_refusals_look_alike() {
     let (data, server) = server_with_stations("sipp-external");
-    let flagged = users(&data.0, "flagged.csv", (FIRST..FIRST + STATIONS).filter(|n| n % 2 == 1), strong_password);
-    let unflagged = users(&data.0, "unflagged.csv", (FIRST..FIRST + STATIONS).filter(|n| n % 2 == 0), |n| format!("pw{n}"));
-    let unknown = users(&data.0, "unknown.csv", 500_000..500_200, |n| format!("pw{n}"));
-    let wrong = users(&data.0, "wrong.csv", (FIRST..FIRST + 200).filter(|n| n % 2 == 1), |_| "Wrong#Passw0rd".into());
-    let pass = |scenario: &str, (file, count): &(PathBuf, usize), transport: &str, trace: Option<&str>| {
-        Sipp { dir: &data.0, scenario, target: server.external, transport, users: file, calls: *count, trace }.must_pass()
-    };
+    let flagged = users(
+        &data.0,
+        "flagged.csv",
+        (FIRST..FIRST + STATIONS).filter(|n| n % 2 == 1),
+        strong_password,
+    );
+    let unflagged = users(
+        &data.0,
+        "unflagged.csv",
+        (FIRST..FIRST + STATIONS).filter(|n| n % 2 == 0),
+        |n| format!("pw{n}"),
+    );
+    let unknown = users(&data.0, "unknown.csv", 500_000..500_200, |n| {
+        format!("pw{n}")
+    });
+    let wrong = users(
+        &data.0,
+        "wrong.csv",
+        (FIRST..FIRST + 200).filter(|n| n % 2 == 1),
+        |_| "Wrong#Passw0rd".into(),
+    );
+    let pass =
+        |scenario: &str, (file, count): &(PathBuf, usize), transport: &str, trace: Option<&str>| {
+            Sipp {
+                dir: &data.0,
+                scenario,
+                target: server.external,
+                transport,
+                users: file,
+                calls: *count,
+                trace,
+            }
+            .must_pass()
+        };
     pass("reg_ok.xml", &flagged, "u1", None);
     pass("reg_ok.xml", &flagged, "t1", None);
     pass("reg_denied.xml", &unflagged, "u1", None);
@@ -140,7 +233,8 @@ fn external_zone_admits_only_sbc_stations_and_refusals_look_alike() {
     pass("reg_denied.xml", &wrong, "u1", None);
 
     // The three refusals, traced on the wire, have the same shape message for message.
-    let one = |name: &str, n: u32, pw: &str| users(&data.0, name, std::iter::once(n), |_| pw.to_string());
+    let one =
+        |name: &str, n: u32, pw: &str| users(&data.0, name, std::iter::once(n), |_| pw.to_string());
     let cases = [
         ("no-sbc", one("t1.csv", FIRST + 2, "pw400002")),
         ("unknown", one("t2.csv", 500_500, "pw500500")),
@@ -151,8 +245,15 @@ fn external_zone_admits_only_sbc_stations_and_refusals_look_alike() {
         let trace = format!("{label}.msg");
         pass("reg_denied.xml", users, "u1", Some(&trace));
         let shape = received_shapes(&data.0.join(&trace));
-        assert_eq!(shape.len(), 2, "{label}: 401 then 403 expected, got {shape:?}");
-        assert!(shape[0].starts_with("401:") && shape[1].starts_with("403:"), "{label}: {shape:?}");
+        assert_eq!(
+            shape.len(),
+            2,
+            "{label}: 401 then 403 expected, got {shape:?}"
+        );
+        assert!(
+            shape[0].starts_with("401:") && shape[1].starts_with("403:"),
+            "{label}: {shape:?}"
+        );
         shapes.push((label, shape));
     }
     assert_eq!(shapes[0].1, shapes[1].1, "no-SBC station vs unknown user");
@@ -161,18 +262,30 @@ fn external_zone_admits_only_sbc_stations_and_refusals_look_alike() {
 
 /// Each message SIPp received, reduced to its status, header names and challenge parameter names.
 fn received_shapes(trace: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(trace).unwrap_or_else(|e| panic!("{}: {e}", trace.display()));
+    let text =
+        std::fs::read_to_string(trace).unwrap_or_else(|e| panic!("{}: {e}", trace.display()));
     let mut shapes = Vec::new();
     for block in text.split("\n----------------------------------------------- ") {
         let mut lines = block.splitn(2, '\n');
         let _stamp = lines.next();
         let Some(rest) = lines.next() else { continue };
         let rest = rest.trim_start();
-        let Some(body) = rest.strip_prefix("UDP message received").or_else(|| rest.strip_prefix("TCP message received")) else {
+        let Some(body) = rest
+            .strip_prefix("UDP message received")
+            .or_else(|| rest.strip_prefix("TCP message received"))
+        else {
             continue;
         };
-        let raw = body.split_once('\n').map(|x| x.1).unwrap_or("").trim_start().replace("\r\n", "\n").replace('\n', "\r\n");
-        let Ok(Message::Response(r)) = parse_datagram(raw.as_bytes(), 65536) else { continue };
+        let raw = body
+            .split_once('\n')
+            .map(|x| x.1)
+            .unwrap_or("")
+            .trim_start()
+            .replace("\r\n", "\n")
+            .replace('\n', "\r\n");
+        let Ok(Message::Response(r)) = parse_datagram(raw.as_bytes(), 65536) else {
+            continue;
+        };
         let mut shape = format!("{}:", r.status);
         for h in r.headers.iter() {
             shape.push(' ');

@@ -25,8 +25,14 @@ pub struct NetConfig {
 impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
-            internal: vec!["0.0.0.0:5060".parse().expect("literal"), "[::]:5060".parse().expect("literal")],
-            external: vec!["0.0.0.0:5062".parse().expect("literal"), "[::]:5062".parse().expect("literal")],
+            internal: vec![
+                "0.0.0.0:5060".parse().expect("literal"),
+                "[::]:5060".parse().expect("literal"),
+            ],
+            external: vec![
+                "0.0.0.0:5062".parse().expect("literal"),
+                "[::]:5062".parse().expect("literal"),
+            ],
             max_message: sip::DEFAULT_MAX_MESSAGE,
             registrar: RegistrarConfig::default(),
             station_poll: Duration::from_secs(1),

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use policy::Zone;
 use sip::{
-    parse_datagram, parse_framed, validate_request, validate_response, HeaderName, Message, Method, Request,
-    Response, StatusCode,
+    parse_datagram, parse_framed, validate_request, validate_response, HeaderName, Message, Method,
+    Request, Response, StatusCode,
 };
 use sip_proto::path::{FlowId, Path, Transmit, Transport};
 use sip_proto::registrar::{Registrar, RegistrarEvent};
-use sip_proto::tx::{TxConfig, TxEvent, TxId, TxLayer};
+use sip_proto::tx::{stamp_received, TxConfig, TxEvent, TxId, TxLayer};
 use sip_proto::uas;
 use store::{BindingWriter, Store};
 use tokio::net::{TcpListener, UdpSocket};
@@ -81,31 +81,58 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         .chain(config.external.iter().map(|a| (Zone::External, *a)));
     let mut tasks = Vec::new();
     for (zone, addr) in zones {
-        let sock = udp::bind(addr, config.udp_buffer)
-            .map_err(|source| StartError::Bind { addr, transport: "udp", source })?;
+        let sock = udp::bind(addr, config.udp_buffer).map_err(|source| StartError::Bind {
+            addr,
+            transport: "udp",
+            source,
+        })?;
         let sock = Arc::new(sock);
-        let local = sock.local_addr().map_err(|source| StartError::Bind { addr, transport: "udp", source })?;
+        let local = sock.local_addr().map_err(|source| StartError::Bind {
+            addr,
+            transport: "udp",
+            source,
+        })?;
         udp_sockets.insert(local, sock.clone());
         listeners.push((zone, Transport::Udp, local));
         tasks.push((zone, sock, None));
         // TCP on the same port as UDP (the brief's table); port 0 follows the UDP choice.
         let tcp_addr = SocketAddr::new(addr.ip(), local.port());
-        let tcp = bind_tcp(tcp_addr).map_err(|source| StartError::Bind { addr: tcp_addr, transport: "tcp", source })?;
-        let tcp_local = tcp.local_addr().map_err(|source| StartError::Bind { addr, transport: "tcp", source })?;
+        let tcp = bind_tcp(tcp_addr).map_err(|source| StartError::Bind {
+            addr: tcp_addr,
+            transport: "tcp",
+            source,
+        })?;
+        let tcp_local = tcp.local_addr().map_err(|source| StartError::Bind {
+            addr,
+            transport: "tcp",
+            source,
+        })?;
         listeners.push((zone, Transport::Tcp, tcp_local));
         tasks.last_mut().expect("just pushed").2 = Some(tcp);
     }
     for (zone, sock, tcp) in tasks {
         tokio::spawn(udp::recv_loop(sock, zone, to_core.clone()));
         if let Some(tcp) = tcp {
-            tokio::spawn(tcp::accept_loop(tcp, zone, config.max_message, to_core.clone(), stats.clone()));
+            tokio::spawn(tcp::accept_loop(
+                tcp,
+                zone,
+                config.max_message,
+                to_core.clone(),
+                stats.clone(),
+            ));
         }
     }
 
     let realm = config.registrar.realm.clone();
     let generation = store.generation().await?;
     let cache = stations::load(&store, &realm).await?;
-    tokio::spawn(stations::refresh_loop(store.clone(), realm, generation, config.station_poll, to_core.clone()));
+    tokio::spawn(stations::refresh_loop(
+        store.clone(),
+        realm,
+        generation,
+        config.station_poll,
+        to_core.clone(),
+    ));
 
     let now = Instant::now();
     let wall = SystemTime::now();
@@ -119,7 +146,9 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
             registrar.restore(now, b);
         }
     }
-    stats.bindings.store(registrar.binding_count() as u64, Ordering::Relaxed);
+    stats
+        .bindings
+        .store(registrar.binding_count() as u64, Ordering::Relaxed);
     info!(stations = cache.len(), bindings = restored, "state loaded");
 
     let core = Core {
@@ -135,7 +164,12 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     let core = tokio::spawn(core.run(from_listeners, stop_rx));
-    Ok(ServerHandle { stats, listeners, stop: Some(stop_tx), core })
+    Ok(ServerHandle {
+        stats,
+        listeners,
+        stop: Some(stop_tx),
+        core,
+    })
 }
 
 fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -152,7 +186,9 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 fn unix_now(wall: SystemTime) -> i64 {
-    wall.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64
+    wall.duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64
 }
 
 /// Longest sleep when no core has a timer.
@@ -230,15 +266,25 @@ impl Core {
         if bytes.iter().all(|b| *b == b'\r' || *b == b'\n') {
             return;
         }
-        let parsed = if datagram { parse_datagram(bytes, self.max_message) } else { parse_framed(bytes) };
+        let parsed = if datagram {
+            parse_datagram(bytes, self.max_message)
+        } else {
+            parse_framed(bytes)
+        };
         let msg = match parsed {
             Ok(m) => m,
             Err(e) => {
                 match (e.status(), e.headers.as_ref()) {
                     (Some(status), Some(h)) => {
                         Stats::bump(&self.stats.rejected);
-                        let resp = with_warning(Response::from_headers(h, status, Some(&self.next_tag())), &e.kind.to_string());
-                        self.send(Transmit { path, bytes: Bytes::from(resp.to_bytes()) });
+                        let resp = with_warning(
+                            Response::from_headers(h, status, Some(&self.next_tag())),
+                            &e.kind.to_string(),
+                        );
+                        self.send(Transmit {
+                            path,
+                            bytes: Bytes::from(resp.to_bytes()),
+                        });
                     }
                     _ => Stats::bump(&self.stats.dropped),
                 }
@@ -252,9 +298,23 @@ impl Core {
                     Stats::bump(&self.stats.rejected);
                     debug!(remote = %path.remote, error = %e, "invalid request");
                     if req.method != Method::Ack {
-                        let resp = with_warning(Response::for_request(&req, e.status(), Some(&self.next_tag())), &e.to_string());
-                        self.send(Transmit { path, bytes: Bytes::from(resp.to_bytes()) });
+                        let resp = with_warning(
+                            Response::for_request(&req, e.status(), Some(&self.next_tag())),
+                            &e.to_string(),
+                        );
+                        self.send(Transmit {
+                            path,
+                            bytes: Bytes::from(resp.to_bytes()),
+                        });
                     }
+                    return;
+                }
+                // §26.3.2.4: challenges are sent statelessly, so a flood of unauthenticated
+                // REGISTERs costs no transaction state (§8.2.7 stateless UAS).
+                let stateless = req.method == Method::Register
+                    && req.headers.get(&HeaderName::Authorization).is_none();
+                if stateless {
+                    self.handle_stateless(now, req, path);
                     return;
                 }
                 self.tx.handle_message(now, path, Message::Request(req));
@@ -289,15 +349,26 @@ impl Core {
                 break;
             }
         }
-        self.stats.bindings.store(self.registrar.binding_count() as u64, Ordering::Relaxed);
+        self.stats
+            .bindings
+            .store(self.registrar.binding_count() as u64, Ordering::Relaxed);
     }
 
     fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {
         match ev {
             TxEvent::Request { tx, request, path } => self.handle_request(now, tx, &request, &path),
-            TxEvent::Cancel { tx, invite, request, .. } => {
+            TxEvent::Cancel {
+                tx,
+                invite,
+                request,
+                ..
+            } => {
                 // No INVITE is ever pending yet (calls come with the B2BUA): §9.2 says 481.
-                let status = if invite.is_some() { StatusCode::OK } else { StatusCode::CALL_DOES_NOT_EXIST };
+                let status = if invite.is_some() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CALL_DOES_NOT_EXIST
+                };
                 let resp = Response::for_request(&request, status, Some(&self.next_tag()));
                 self.tx.respond(now, tx, resp);
             }
@@ -306,16 +377,34 @@ impl Core {
         }
     }
 
+    /// Answers a request without a transaction: a retransmission just gets a new answer.
+    fn handle_stateless(&mut self, now: Instant, mut req: Request, path: Path) {
+        stamp_received(&mut req, &path);
+        let resp = self.answer(now, &req, &path);
+        self.send(Transmit {
+            path,
+            bytes: Bytes::from(resp.to_bytes()),
+        });
+    }
+
     fn handle_request(&mut self, now: Instant, tx: TxId, req: &Request, path: &Path) {
+        let resp = self.answer(now, req, path);
+        self.tx.respond(now, tx, resp);
+    }
+
+    /// The final response to a request for us.
+    fn answer(&mut self, now: Instant, req: &Request, path: &Path) -> Response {
         let tag = self.next_tag();
         if let Some(resp) = uas::precheck(req, &tag) {
-            self.tx.respond(now, tx, resp);
-            return;
+            return resp;
         }
-        let resp = match req.method {
+        match req.method {
             Method::Register => {
-                let station = Registrar::aor_of(req).and_then(|aor| self.stations.get(&aor.0).cloned());
-                let resp = self.registrar.handle_register(now, req, path, station.as_ref());
+                let station =
+                    Registrar::aor_of(req).and_then(|aor| self.stations.get(&aor.0).cloned());
+                let resp = self
+                    .registrar
+                    .handle_register(now, req, path, station.as_ref());
                 if resp.status == StatusCode::OK {
                     Stats::bump(&self.stats.registered);
                 }
@@ -323,8 +412,7 @@ impl Core {
             }
             Method::Options => uas::options_response(req, &tag),
             _ => Response::for_request(req, StatusCode::METHOD_NOT_ALLOWED, Some(&tag)),
-        };
-        self.tx.respond(now, tx, resp);
+        }
     }
 
     fn handle_registrar_event(&mut self, now: Instant, ev: RegistrarEvent) {
@@ -338,11 +426,19 @@ impl Core {
             }
             RegistrarEvent::Removed { binding, reason } => {
                 debug!(aor = %binding.aor.0, ?reason, "binding removed");
-                if let Err(e) = self.writer.remove(binding.aor.0.clone(), binding.contact.clone()) {
+                if let Err(e) = self
+                    .writer
+                    .remove(binding.aor.0.clone(), binding.contact.clone())
+                {
                     warn!(error = %e, "binding removal not persisted");
                 }
             }
-            RegistrarEvent::AuthFailed { aor, zone, source, reason } => {
+            RegistrarEvent::AuthFailed {
+                aor,
+                zone,
+                source,
+                reason,
+            } => {
                 Stats::bump(&self.stats.auth_failed);
                 info!(%zone, ?reason, "registration refused");
                 debug!(aor = %aor.0, %source, "registration refused (details)");
@@ -385,6 +481,7 @@ impl Core {
 
 fn with_warning(mut resp: Response, why: &str) -> Response {
     let why = why.replace(['"', '\\'], "'");
-    resp.headers.push(HeaderName::Warning, format!("399 homeline \"{why}\""));
+    resp.headers
+        .push(HeaderName::Warning, format!("399 homeline \"{why}\""));
     resp
 }

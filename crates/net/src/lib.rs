@@ -32,7 +32,10 @@ pub(crate) enum Inbound {
     /// One message framed off a stream connection.
     Stream { path: Path, bytes: Bytes },
     /// A stream connection opened: where to write to it.
-    FlowOpened { flow: FlowId, writer: mpsc::UnboundedSender<Bytes> },
+    FlowOpened {
+        flow: FlowId,
+        writer: mpsc::UnboundedSender<Bytes>,
+    },
     /// A stream connection closed.
     FlowClosed { flow: FlowId },
     /// A new station cache.

@@ -8,7 +8,10 @@ use store::BindingRow;
 
 /// Seconds since the Unix epoch for `at`, given the current pair of clocks.
 fn unix_at(at: Instant, now: Instant, wall: SystemTime) -> i64 {
-    let wall = wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let wall = wall
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
     wall + at.saturating_duration_since(now).as_secs() as i64
 }
 
@@ -36,7 +39,10 @@ pub(crate) fn to_row(b: &Binding, now: Instant, wall: SystemTime) -> BindingRow 
 /// A binding from a stored row; `None` when expired or unreadable. A stream binding comes back
 /// without its flow: the connection died with the old process, and the device reconnects.
 pub(crate) fn from_row(r: BindingRow, now: Instant, wall: SystemTime) -> Option<Binding> {
-    let wall_now = wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let wall_now = wall
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
     let left = r.expires_at_unix - wall_now;
     if left <= 0 {
         return None;
@@ -57,6 +63,10 @@ pub(crate) fn from_row(r: BindingRow, now: Instant, wall: SystemTime) -> Option<
         flow: None::<FlowId>,
         q: r.q,
         user_agent: r.user_agent,
-        nat: if r.contact_mismatch { NatHint::Nat } else { NatHint::None },
+        nat: if r.contact_mismatch {
+            NatHint::Nat
+        } else {
+            NatHint::None
+        },
     })
 }

@@ -40,10 +40,24 @@ pub(crate) async fn accept_loop(
             return;
         }
         let _ = stream.set_nodelay(true);
-        let Ok(local) = stream.local_addr() else { continue };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
         let flow = FlowId(NEXT_FLOW.fetch_add(1, Ordering::Relaxed));
-        let path = Path { local, remote, transport: Transport::Tcp, zone, flow: Some(flow) };
-        tokio::spawn(connection(stream, path, max_message, to_core.clone(), stats.clone()));
+        let path = Path {
+            local,
+            remote,
+            transport: Transport::Tcp,
+            zone,
+            flow: Some(flow),
+        };
+        tokio::spawn(connection(
+            stream,
+            path,
+            max_message,
+            to_core.clone(),
+            stats.clone(),
+        ));
     }
 }
 
@@ -56,7 +70,14 @@ async fn connection(
 ) {
     let Some(flow) = path.flow else { return };
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    if to_core.send(Inbound::FlowOpened { flow, writer: tx.clone() }).await.is_err() {
+    if to_core
+        .send(Inbound::FlowOpened {
+            flow,
+            writer: tx.clone(),
+        })
+        .await
+        .is_err()
+    {
         return;
     }
     stats.flows.fetch_add(1, Ordering::Relaxed);

@@ -43,8 +43,17 @@ pub(crate) async fn recv_loop(sock: Arc<UdpSocket>, zone: Zone, to_core: mpsc::S
             // ICMP errors from earlier sends surface here on some systems; keep listening.
             Err(_) => continue,
         };
-        let path = Path { local, remote, transport: Transport::Udp, zone, flow: None };
-        let item = Inbound::Datagram { path, bytes: Bytes::copy_from_slice(&buf[..n]) };
+        let path = Path {
+            local,
+            remote,
+            transport: Transport::Udp,
+            zone,
+            flow: None,
+        };
+        let item = Inbound::Datagram {
+            path,
+            bytes: Bytes::copy_from_slice(&buf[..n]),
+        };
         if to_core.send(item).await.is_err() {
             return;
         }

@@ -20,7 +20,9 @@ mod validate;
 pub use header::{Header, HeaderName, Headers};
 pub use message::{HeaderAccess, Message, Request, Response, SIP_2_0};
 pub use method::Method;
-pub use parse::{frame, parse_datagram, parse_framed, Frame, ParseError, ParseErrorKind, DEFAULT_MAX_MESSAGE};
+pub use parse::{
+    frame, parse_datagram, parse_framed, Frame, ParseError, ParseErrorKind, DEFAULT_MAX_MESSAGE,
+};
 pub use status::StatusCode;
 pub use uri::{Host, SipUri, TelUri, Uri, UriError};
 pub use validate::{validate_request, validate_response, InvalidMessage};

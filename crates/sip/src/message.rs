@@ -154,12 +154,19 @@ impl Response {
         for v in h.get_all(&HeaderName::Via) {
             headers.push(HeaderName::Via, v);
         }
-        for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+        for name in [
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
             if let Some(v) = h.get(&name) {
                 let mut v = v.to_string();
                 if name == HeaderName::To && status.as_u16() > 100 {
                     if let Some(tag) = to_tag {
-                        let has_tag = NameAddr::parse(&v).map(|n| n.tag().is_some()).unwrap_or(true);
+                        let has_tag = NameAddr::parse(&v)
+                            .map(|n| n.tag().is_some())
+                            .unwrap_or(true);
                         if !has_tag {
                             let _ = write!(v, ";tag={tag}");
                         }

@@ -74,9 +74,15 @@ impl ParseError {
     pub fn status(&self) -> Option<StatusCode> {
         let h = self.headers.as_ref()?;
         let answerable = self.is_request
-            && [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq]
-                .iter()
-                .all(|n| h.get(n).is_some());
+            && [
+                HeaderName::Via,
+                HeaderName::From,
+                HeaderName::To,
+                HeaderName::CallId,
+                HeaderName::CSeq,
+            ]
+            .iter()
+            .all(|n| h.get(n).is_some());
         if !answerable {
             return None;
         }
@@ -130,7 +136,10 @@ pub fn frame(buf: &[u8], max: usize) -> Result<Frame, ParseError> {
         if buf.len() < 4 && b"\r\n\r\n".starts_with(buf) {
             return Ok(Frame::Incomplete);
         }
-        return Ok(Frame::Keepalive { len: 2, ping: false });
+        return Ok(Frame::Keepalive {
+            len: 2,
+            ping: false,
+        });
     }
     let Some(head_end) = find_head_end(buf) else {
         if buf.len() > max {
@@ -149,7 +158,11 @@ pub fn frame(buf: &[u8], max: usize) -> Result<Frame, ParseError> {
     if total > max {
         return Err(with_headers(msg, ParseErrorKind::TooLarge(max)));
     }
-    Ok(if buf.len() >= total { Frame::Message(total) } else { Frame::Incomplete })
+    Ok(if buf.len() >= total {
+        Frame::Message(total)
+    } else {
+        Frame::Incomplete
+    })
 }
 
 /// Parses a message already framed by [`frame`].
@@ -158,7 +171,10 @@ pub fn parse_framed(buf: &[u8]) -> Result<Message, ParseError> {
 }
 
 fn skip_leading_crlf(mut buf: &[u8]) -> &[u8] {
-    while let Some(rest) = buf.strip_prefix(b"\r\n").or_else(|| buf.strip_prefix(b"\n")) {
+    while let Some(rest) = buf
+        .strip_prefix(b"\r\n")
+        .or_else(|| buf.strip_prefix(b"\n"))
+    {
         buf = rest;
     }
     buf
@@ -211,7 +227,9 @@ fn set_body(m: &mut Message, body: Bytes) {
 
 /// `Ok(None)` when absent; `Err` when present but not a number.
 fn content_length(h: &Headers) -> Result<Option<usize>, ()> {
-    let Some(v) = h.get(&HeaderName::ContentLength) else { return Ok(None) };
+    let Some(v) = h.get(&HeaderName::ContentLength) else {
+        return Ok(None);
+    };
     let v = v.trim();
     if v.is_empty() || v.len() > 10 || !v.bytes().all(|c| c.is_ascii_digit()) {
         return Err(());
@@ -246,17 +264,29 @@ fn parse_head(head: &[u8]) -> Result<Message, ParseError> {
                 v.push_str(line.trim());
                 continue;
             }
-            return Err(ParseError { kind: ParseErrorKind::BadHeaderLine(i + 2), is_request, headers: Some(headers) });
+            return Err(ParseError {
+                kind: ParseErrorKind::BadHeaderLine(i + 2),
+                is_request,
+                headers: Some(headers),
+            });
         }
         if let Some((n, v)) = current.take() {
             headers.push(HeaderName::from_wire(&n), v);
         }
         let Some((name, value)) = line.split_once(':') else {
-            return Err(ParseError { kind: ParseErrorKind::BadHeaderLine(i + 2), is_request, headers: Some(headers) });
+            return Err(ParseError {
+                kind: ParseErrorKind::BadHeaderLine(i + 2),
+                is_request,
+                headers: Some(headers),
+            });
         };
         let name = name.trim_end_matches([' ', '\t']);
         if !is_token(name) {
-            return Err(ParseError { kind: ParseErrorKind::BadHeaderLine(i + 2), is_request, headers: Some(headers) });
+            return Err(ParseError {
+                kind: ParseErrorKind::BadHeaderLine(i + 2),
+                is_request,
+                headers: Some(headers),
+            });
         }
         current = Some((name.to_string(), value.trim().to_string()));
     }
@@ -264,7 +294,11 @@ fn parse_head(head: &[u8]) -> Result<Message, ParseError> {
         headers.push(HeaderName::from_wire(&n), v);
     }
     if let Some(e) = uri_error {
-        return Err(ParseError { kind: ParseErrorKind::BadRequestUri(e), is_request, headers: Some(headers) });
+        return Err(ParseError {
+            kind: ParseErrorKind::BadRequestUri(e),
+            is_request,
+            headers: Some(headers),
+        });
     }
     match &mut msg {
         Message::Request(r) => r.headers = headers,

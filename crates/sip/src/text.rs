@@ -175,7 +175,11 @@ impl Params {
 
     /// Sets (replacing) or adds a parameter.
     pub fn set(&mut self, name: &str, value: Option<String>) {
-        match self.0.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             Some(slot) => slot.1 = value,
             None => self.0.push((name.to_string(), value)),
         }

@@ -51,8 +51,7 @@ impl Host {
             return parse_v6(s).map(Host::V6).ok_or(UriError::BadHost);
         }
         let valid = !s.is_empty()
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_');
         if !valid {
             return Err(UriError::BadHost);
@@ -81,7 +80,9 @@ impl From<IpAddr> for Host {
 
 /// Parses IPv6, tolerating the RFC 3261 ABNF bug form with three colons (RFC 5118 §4.10).
 fn parse_v6(s: &str) -> Option<Ipv6Addr> {
-    s.parse().ok().or_else(|| s.replace(":::", "::").parse().ok())
+    s.parse()
+        .ok()
+        .or_else(|| s.replace(":::", "::").parse().ok())
 }
 
 impl fmt::Display for Host {
@@ -134,7 +135,9 @@ impl SipUri {
 
     /// The `transport` parameter, lower-cased.
     pub fn transport(&self) -> Option<String> {
-        self.params.value("transport").map(|t| t.to_ascii_lowercase())
+        self.params
+            .value("transport")
+            .map(|t| t.to_ascii_lowercase())
     }
 }
 
@@ -202,7 +205,10 @@ impl Uri {
             return Err(UriError::BadChar);
         }
         let (scheme, rest) = s.split_once(':').ok_or(UriError::NoScheme)?;
-        let valid_scheme = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        let valid_scheme = scheme
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphabetic)
             && scheme
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
@@ -345,7 +351,9 @@ mod tests {
 
     #[test]
     fn rfc5118_4_3_port_ambiguous_is_an_address() {
-        let Uri::Sip(s) = Uri::parse("sip:user@[2001:db8::10:5070]").unwrap() else { panic!() };
+        let Uri::Sip(s) = Uri::parse("sip:user@[2001:db8::10:5070]").unwrap() else {
+            panic!()
+        };
         assert_eq!(s.port, None);
         assert_eq!(s.host, Host::V6("2001:db8::10:5070".parse().unwrap()));
     }

@@ -74,7 +74,9 @@ pub fn validate_request(req: &Request) -> Result<(), InvalidMessage> {
         return Err(InvalidMessage::Version(req.version.clone()));
     }
     common(req)?;
-    let cseq = req.cseq().ok_or(InvalidMessage::BadHeader(HeaderName::CSeq))?;
+    let cseq = req
+        .cseq()
+        .ok_or(InvalidMessage::BadHeader(HeaderName::CSeq))?;
     if cseq.method != req.method {
         return Err(InvalidMessage::CSeqMethodMismatch {
             cseq: cseq.method.to_string(),
@@ -99,13 +101,20 @@ pub fn validate_response(resp: &Response) -> Result<(), InvalidMessage> {
         return Err(InvalidMessage::Version(resp.version.clone()));
     }
     common(resp)?;
-    resp.cseq().ok_or(InvalidMessage::BadHeader(HeaderName::CSeq))?;
+    resp.cseq()
+        .ok_or(InvalidMessage::BadHeader(HeaderName::CSeq))?;
     Ok(())
 }
 
 fn common<M: HeaderAccess + Body>(m: &M) -> Result<(), InvalidMessage> {
     let h = m.headers();
-    for name in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
         if h.get(&name).is_none() {
             return Err(InvalidMessage::MissingHeader(name));
         }
@@ -124,7 +133,9 @@ fn common<M: HeaderAccess + Body>(m: &M) -> Result<(), InvalidMessage> {
             return Err(InvalidMessage::BadHeader(name));
         }
     }
-    if h.get(&HeaderName::CallId).is_some_and(|c| c.trim().is_empty() || c.contains(char::is_whitespace)) {
+    if h.get(&HeaderName::CallId)
+        .is_some_and(|c| c.trim().is_empty() || c.contains(char::is_whitespace))
+    {
         return Err(InvalidMessage::BadHeader(HeaderName::CallId));
     }
     if h.get(&HeaderName::CSeq).and_then(CSeq::parse).is_none() {

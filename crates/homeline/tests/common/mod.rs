@@ -1,6 +1,6 @@
 //! Test harness: runs the real `homeline` binary on loopback with a private data folder, and a
 //! small SIP client for assertions on the wire.
-#![allow(dead_code, unreachable_pub)] // each test file uses its own part of the harness
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // each test file uses its own part of the harness
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
@@ -20,7 +20,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("homeline-test-{tag}-{}-{}", std::process::id(), rand_suffix()));
+        let dir = std::env::temp_dir().join(format!(
+            "homeline-test-{tag}-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
@@ -34,7 +38,11 @@ impl Drop for TempDir {
 
 fn rand_suffix() -> u64 {
     use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        % 1_000_000_007
 }
 
 /// A free loopback port for both UDP and TCP (best effort: checked, then released).
@@ -50,8 +58,18 @@ pub fn free_port() -> u16 {
 
 /// Runs `homeline` with `args` on `data`, returning stdout; panics with stderr on failure.
 pub fn cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN).arg("--data").arg(data).args(args).output().unwrap();
-    assert!(out.status.success(), "homeline {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "homeline {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -110,7 +128,12 @@ impl Server {
                 }
             }
         }
-        Server { child, internal, external, log: rx }
+        Server {
+            child,
+            internal,
+            external,
+            log: rx,
+        }
     }
 
     /// SIGKILL, no chance to flush anything.
@@ -144,7 +167,12 @@ impl Ua {
     pub fn new(server: SocketAddr) -> Ua {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        Ua { sock, server, cseq: 0, call_id: format!("ua-{}", rand_suffix()) }
+        Ua {
+            sock,
+            server,
+            cseq: 0,
+            call_id: format!("ua-{}", rand_suffix()),
+        }
     }
 
     pub fn local(&self) -> SocketAddr {
@@ -152,7 +180,13 @@ impl Ua {
     }
 
     /// Sends a REGISTER (optionally with an Authorization line) and returns the response.
-    pub fn register(&mut self, user: &str, contact: Option<&str>, expires: Option<u32>, auth: Option<&str>) -> Response {
+    pub fn register(
+        &mut self,
+        user: &str,
+        contact: Option<&str>,
+        expires: Option<u32>,
+        auth: Option<&str>,
+    ) -> Response {
         self.cseq += 1;
         let local = self.local();
         let mut text = format!(
@@ -190,7 +224,13 @@ impl Ua {
     }
 
     /// REGISTER answered through one digest challenge (SHA-256).
-    pub fn register_with_digest(&mut self, user: &str, password: &str, contact: Option<&str>, expires: Option<u32>) -> Response {
+    pub fn register_with_digest(
+        &mut self,
+        user: &str,
+        password: &str,
+        contact: Option<&str>,
+        expires: Option<u32>,
+    ) -> Response {
         let challenge = self.register(user, contact, expires, None);
         if challenge.status.as_u16() != 401 {
             return challenge;
@@ -211,6 +251,15 @@ pub fn authorization(challenge: &Response, user: &str, password: &str, uri: &str
     let realm = ch.get("realm").unwrap();
     let nonce = ch.get("nonce").unwrap();
     let ha1 = digest::ha1(Algorithm::Sha256, user, realm, password);
-    let resp = digest::response(Algorithm::Sha256, &ha1, nonce, Some("00000001"), Some("abc123"), Some("auth"), "REGISTER", uri);
+    let resp = digest::response(
+        Algorithm::Sha256,
+        &ha1,
+        nonce,
+        Some("00000001"),
+        Some("abc123"),
+        Some("auth"),
+        "REGISTER",
+        uri,
+    );
     format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"abc123\"")
 }

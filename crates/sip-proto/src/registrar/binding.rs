@@ -96,7 +96,11 @@ impl Binding {
 }
 
 /// Compares the Contact and top-Via addresses with the source actually seen.
-pub(crate) fn nat_hint(contact: &NameAddr, via_host: Option<IpAddr>, source: SocketAddr) -> NatHint {
+pub(crate) fn nat_hint(
+    contact: &NameAddr,
+    via_host: Option<IpAddr>,
+    source: SocketAddr,
+) -> NatHint {
     let contact_ip = match &contact.uri {
         Uri::Sip(u) => u.host.ip(),
         _ => None,

@@ -17,7 +17,7 @@ pub use nonce::NonceCheck;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use policy::{AfterChallenge, Admission, DenyReason, StationAuth, Zone};
+use policy::{Admission, AfterChallenge, DenyReason, StationAuth, Zone};
 use sip::digest::{self, Algorithm};
 use sip::header::{AuthParams, Challenge, Contact, Credentials, NameAddr};
 use sip::{HeaderAccess, HeaderName, Request, Response, StatusCode, Uri};
@@ -184,7 +184,10 @@ impl Registrar {
         }
         // §10.3 step 5: the To header must hold a SIP AOR (RFC 4475 §3.3.4).
         let Some(aor) = Self::aor_of(req) else {
-            return bad_request(reply(StatusCode::BAD_REQUEST), "To must be a sip: or sips: AOR with a user part");
+            return bad_request(
+                reply(StatusCode::BAD_REQUEST),
+                "To must be a sip: or sips: AOR with a user part",
+            );
         };
         match self.authenticate(now, req, path, &aor, station) {
             AuthOutcome::Accepted => {}
@@ -205,7 +208,8 @@ impl Registrar {
             }
             Err(BindingError::TooBrief) => {
                 let mut resp = reply(StatusCode::INTERVAL_TOO_BRIEF);
-                resp.headers.push(HeaderName::MinExpires, self.config.min_expires.to_string());
+                resp.headers
+                    .push(HeaderName::MinExpires, self.config.min_expires.to_string());
                 resp
             }
             Err(BindingError::Malformed(why)) => bad_request(reply(StatusCode::BAD_REQUEST), why),
@@ -286,7 +290,9 @@ impl Registrar {
         let verified = digest::verify(&expected, &creds.response) && ha1.is_some();
         let failure = match then {
             AfterChallenge::Deny(reason) => Some(AuthFailure::Denied(reason)),
-            AfterChallenge::Verify if creds.username != aor.0 => Some(AuthFailure::UsernameMismatch),
+            AfterChallenge::Verify if creds.username != aor.0 => {
+                Some(AuthFailure::UsernameMismatch)
+            }
             AfterChallenge::Verify if !verified => Some(AuthFailure::WrongCredentials),
             AfterChallenge::Verify => None,
         };
@@ -324,7 +330,8 @@ impl Registrar {
                 algorithm: alg.as_str(),
                 stale,
             };
-            resp.headers.push(HeaderName::WwwAuthenticate, ch.to_string());
+            resp.headers
+                .push(HeaderName::WwwAuthenticate, ch.to_string());
         }
     }
 
@@ -350,12 +357,17 @@ impl Registrar {
         if contacts.contains(&Contact::Star) {
             // §10.3 step 6: `*` only alone and with Expires: 0.
             if contacts.len() != 1 || header_expires != Some(0) {
-                return Err(BindingError::Malformed("Contact: * needs Expires: 0 and no other contact"));
+                return Err(BindingError::Malformed(
+                    "Contact: * needs Expires: 0 and no other contact",
+                ));
             }
             let removed = self.bindings.remove(aor).unwrap_or_default();
             self.count -= removed.len();
             for b in removed {
-                self.events.push_back(RegistrarEvent::Removed { binding: b, reason: RemoveReason::Unregistered });
+                self.events.push_back(RegistrarEvent::Removed {
+                    binding: b,
+                    reason: RemoveReason::Unregistered,
+                });
             }
             return Ok(());
         }
@@ -365,20 +377,41 @@ impl Registrar {
         for c in &contacts {
             let Contact::Addr(na) = c else { continue };
             if !matches!(na.uri, Uri::Sip(_)) {
-                return Err(BindingError::Malformed("Contact must be a sip: or sips: URI"));
+                return Err(BindingError::Malformed(
+                    "Contact must be a sip: or sips: URI",
+                ));
             }
-            let requested = na.expires().or(header_expires).unwrap_or(self.config.default_expires);
+            let requested = na
+                .expires()
+                .or(header_expires)
+                .unwrap_or(self.config.default_expires);
             if requested != 0 && requested < self.config.min_expires {
                 return Err(BindingError::TooBrief);
             }
             let granted = self.grant(requested, path);
-            updates.push((contact_binding(na, aor, path, &call_id, cseq, now, granted, via_host, &user_agent), granted));
+            updates.push((
+                contact_binding(
+                    na,
+                    aor,
+                    path,
+                    &call_id,
+                    cseq,
+                    now,
+                    granted,
+                    via_host,
+                    &user_agent,
+                ),
+                granted,
+            ));
         }
         let list = self.bindings.entry(aor.clone()).or_default();
         // §10.3 step 7: an older CSeq from the same Call-ID must not overwrite a binding.
         for (b, _) in &updates {
             let key = b.key();
-            if list.iter().any(|e| e.key() == key && e.call_id == b.call_id && e.cseq > b.cseq) {
+            if list
+                .iter()
+                .any(|e| e.key() == key && e.call_id == b.call_id && e.cseq > b.cseq)
+            {
                 return Err(BindingError::OutOfOrder);
             }
         }
@@ -389,7 +422,10 @@ impl Registrar {
                 if let Some(i) = existing {
                     let old = list.remove(i);
                     self.count -= 1;
-                    self.events.push_back(RegistrarEvent::Removed { binding: old, reason: RemoveReason::Unregistered });
+                    self.events.push_back(RegistrarEvent::Removed {
+                        binding: old,
+                        reason: RemoveReason::Unregistered,
+                    });
                 }
                 continue;
             }
@@ -397,7 +433,10 @@ impl Registrar {
                 Some(i) => {
                     let old = std::mem::replace(&mut list[i], b.clone());
                     if old.contact != b.contact {
-                        self.events.push_back(RegistrarEvent::Removed { binding: old, reason: RemoveReason::Replaced });
+                        self.events.push_back(RegistrarEvent::Removed {
+                            binding: old,
+                            reason: RemoveReason::Replaced,
+                        });
                     }
                 }
                 None => {
@@ -416,7 +455,10 @@ impl Registrar {
                 .unwrap_or(0);
             let old = list.remove(oldest);
             self.count -= 1;
-            self.events.push_back(RegistrarEvent::Removed { binding: old, reason: RemoveReason::Evicted });
+            self.events.push_back(RegistrarEvent::Removed {
+                binding: old,
+                reason: RemoveReason::Evicted,
+            });
         }
         if list.is_empty() {
             self.bindings.remove(aor);
@@ -435,7 +477,10 @@ impl Registrar {
             (Zone::External, _) => self.config.external_stream_expires,
             (Zone::Internal, _) => self.config.max_expires,
         };
-        requested.min(cap).min(self.config.max_expires).max(self.config.min_expires.min(cap))
+        requested
+            .min(cap)
+            .min(self.config.max_expires)
+            .max(self.config.min_expires.min(cap))
     }
 
     fn schedule_sweep(&mut self, now: Instant) {
@@ -479,7 +524,10 @@ impl Registrar {
         expired.sort_by(|a, b| (&a.aor, &a.contact).cmp(&(&b.aor, &b.contact)));
         self.count -= expired.len();
         for b in expired {
-            self.events.push_back(RegistrarEvent::Removed { binding: b, reason: RemoveReason::Expired });
+            self.events.push_back(RegistrarEvent::Removed {
+                binding: b,
+                reason: RemoveReason::Expired,
+            });
         }
         self.next_sweep = (self.count > 0).then_some(now + SWEEP_EVERY);
     }

@@ -46,7 +46,10 @@ impl NonceKeeper {
         if nonce.len() != 40 {
             return NonceCheck::Invalid;
         }
-        let (Ok(ts), Ok(mac)) = (u32::from_str_radix(&nonce[..8], 16), hex::decode(&nonce[8..])) else {
+        let (Ok(ts), Ok(mac)) = (
+            u32::from_str_radix(&nonce[..8], 16),
+            hex::decode(&nonce[8..]),
+        ) else {
             return NonceCheck::Invalid;
         };
         if !bool::from(self.mac(ts).as_slice().ct_eq(&mac)) {
@@ -80,8 +83,14 @@ mod tests {
         let t0 = Instant::now();
         let k = NonceKeeper::new([7; 32], t0, Duration::from_secs(300));
         let n = k.issue(t0 + Duration::from_secs(5));
-        assert_eq!(k.check(t0 + Duration::from_secs(100), &n), NonceCheck::Fresh);
-        assert_eq!(k.check(t0 + Duration::from_secs(400), &n), NonceCheck::Stale);
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(100), &n),
+            NonceCheck::Fresh
+        );
+        assert_eq!(
+            k.check(t0 + Duration::from_secs(400), &n),
+            NonceCheck::Stale
+        );
         let mut forged = n.clone();
         forged.replace_range(39..40, if n.ends_with('0') { "1" } else { "0" });
         assert_eq!(k.check(t0, &forged), NonceCheck::Invalid);

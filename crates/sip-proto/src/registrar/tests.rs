@@ -25,7 +25,10 @@ fn path(zone: Zone, transport: Transport) -> Path {
 
 fn station(auth_enabled: bool, sbc_allowed: bool) -> StationCredentials {
     StationCredentials {
-        auth: StationAuth { auth_enabled, sbc_allowed },
+        auth: StationAuth {
+            auth_enabled,
+            sbc_allowed,
+        },
         ha1_md5: Some(digest::ha1(Algorithm::Md5, "2001", REALM, PASSWORD)),
         ha1_sha256: Some(digest::ha1(Algorithm::Sha256, "2001", REALM, PASSWORD)),
     }
@@ -35,12 +38,20 @@ fn register(user: &str, cseq: u32, extra: &str) -> Request {
     let text = format!(
         "REGISTER sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.20:5060;branch=z9hG4bK{cseq};rport\r\nFrom: <sip:{user}@pbx.example>;tag=a\r\nTo: <sip:{user}@pbx.example>\r\nCall-ID: reg-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{user}@10.0.0.20:5060>\r\n{extra}Content-Length: 0\r\n\r\n"
     );
-    let Ok(Message::Request(r)) = parse_datagram(text.as_bytes(), 65535) else { panic!("test request") };
+    let Ok(Message::Request(r)) = parse_datagram(text.as_bytes(), 65535) else {
+        panic!("test request")
+    };
     r
 }
 
 /// Answers the first challenge of `resp` for algorithm `alg` with `password`.
-fn authorize(req: &Request, resp: &Response, alg: Algorithm, user: &str, password: &str) -> Request {
+fn authorize(
+    req: &Request,
+    resp: &Response,
+    alg: Algorithm,
+    user: &str,
+    password: &str,
+) -> Request {
     let ch = resp
         .headers
         .get_all(&HeaderName::WwwAuthenticate)
@@ -50,7 +61,16 @@ fn authorize(req: &Request, resp: &Response, alg: Algorithm, user: &str, passwor
     let nonce = ch.get("nonce").unwrap();
     let ha1 = digest::ha1(alg, user, REALM, password);
     let uri = "sip:pbx.example";
-    let response = digest::response(alg, &ha1, nonce, Some("00000001"), Some("c0ffee"), Some("auth"), "REGISTER", uri);
+    let response = digest::response(
+        alg,
+        &ha1,
+        nonce,
+        Some("00000001"),
+        Some("c0ffee"),
+        Some("auth"),
+        "REGISTER",
+        uri,
+    );
     let mut r = req.clone();
     r.headers.push(
         HeaderName::Authorization,
@@ -76,10 +96,22 @@ fn rfc3261_10_3_digest_registration_md5_and_sha256() {
         let req = register("2001", 1, "");
         let challenge = r.handle_register(t0, &req, &p, Some(&st));
         assert_eq!(challenge.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(challenge.headers.count(&HeaderName::WwwAuthenticate), 2, "SHA-256 and MD5 offered");
-        let ok = r.handle_register(t0, &authorize(&register("2001", 2, ""), &challenge, alg, "2001", PASSWORD), &p, Some(&st));
+        assert_eq!(
+            challenge.headers.count(&HeaderName::WwwAuthenticate),
+            2,
+            "SHA-256 and MD5 offered"
+        );
+        let ok = r.handle_register(
+            t0,
+            &authorize(&register("2001", 2, ""), &challenge, alg, "2001", PASSWORD),
+            &p,
+            Some(&st),
+        );
         assert_eq!(ok.status, StatusCode::OK, "{alg:?}");
-        assert_eq!(ok.headers.get(&HeaderName::Contact), Some("<sip:2001@10.0.0.20:5060>;expires=3600"));
+        assert_eq!(
+            ok.headers.get(&HeaderName::Contact),
+            Some("<sip:2001@10.0.0.20:5060>;expires=3600")
+        );
         assert_eq!(r.binding_count(), 1);
         assert!(matches!(r.poll_event(), Some(RegistrarEvent::Upserted(_))));
     }
@@ -94,13 +126,26 @@ fn external_zone_refusals_are_indistinguishable() {
     let p = path(Zone::External, Transport::Udp);
     let no_flag = station(true, false);
     let flagged = station(true, true);
-    let cases: [(&str, Option<&StationCredentials>, &str); 3] =
-        [("2001", Some(&no_flag), PASSWORD), ("9999", None, PASSWORD), ("2001", Some(&flagged), "wrong-password")];
+    let cases: [(&str, Option<&StationCredentials>, &str); 3] = [
+        ("2001", Some(&no_flag), PASSWORD),
+        ("9999", None, PASSWORD),
+        ("2001", Some(&flagged), "wrong-password"),
+    ];
     let mut shapes = Vec::new();
     for (user, st, pw) in cases {
         let first = r.handle_register(t0, &register(user, 1, ""), &p, st);
-        let second = r.handle_register(t0, &authorize(&register(user, 2, ""), &first, Algorithm::Sha256, user, pw), &p, st);
-        let names = |resp: &Response| resp.headers.iter().map(|h| h.name.to_string()).collect::<Vec<_>>();
+        let second = r.handle_register(
+            t0,
+            &authorize(&register(user, 2, ""), &first, Algorithm::Sha256, user, pw),
+            &p,
+            st,
+        );
+        let names = |resp: &Response| {
+            resp.headers
+                .iter()
+                .map(|h| h.name.to_string())
+                .collect::<Vec<_>>()
+        };
         shapes.push((first.status, names(&first), second.status, names(&second)));
     }
     assert_eq!(shapes[0].0, StatusCode::UNAUTHORIZED);
@@ -110,9 +155,24 @@ fn external_zone_refusals_are_indistinguishable() {
     assert_eq!(r.binding_count(), 0);
     // And the flagged station with the right password gets in, with the short UDP expiry.
     let first = r.handle_register(t0, &register("2001", 3, ""), &p, Some(&flagged));
-    let ok = r.handle_register(t0, &authorize(&register("2001", 4, ""), &first, Algorithm::Md5, "2001", PASSWORD), &p, Some(&flagged));
+    let ok = r.handle_register(
+        t0,
+        &authorize(
+            &register("2001", 4, ""),
+            &first,
+            Algorithm::Md5,
+            "2001",
+            PASSWORD,
+        ),
+        &p,
+        Some(&flagged),
+    );
     assert_eq!(ok.status, StatusCode::OK);
-    assert!(ok.headers.get(&HeaderName::Contact).unwrap().ends_with("expires=120"));
+    assert!(ok
+        .headers
+        .get(&HeaderName::Contact)
+        .unwrap()
+        .ends_with("expires=120"));
     let b = &r.bindings(&Aor("2001".into()))[0];
     assert_eq!(b.source, p.remote);
     assert_eq!(b.zone, Zone::External);
@@ -123,7 +183,12 @@ fn external_zone_refusals_are_indistinguishable() {
 fn internal_zone_station_without_auth_registers_directly() {
     let t0 = Instant::now();
     let mut r = registrar(t0);
-    let resp = r.handle_register(t0, &register("2001", 1, ""), &path(Zone::Internal, Transport::Tcp), Some(&station(false, false)));
+    let resp = r.handle_register(
+        t0,
+        &register("2001", 1, ""),
+        &path(Zone::Internal, Transport::Tcp),
+        Some(&station(false, false)),
+    );
     assert_eq!(resp.status, StatusCode::OK);
 }
 
@@ -135,12 +200,31 @@ fn rfc7616_3_3_stale_nonce_with_right_password() {
     let p = path(Zone::Internal, Transport::Udp);
     let challenge = r.handle_register(t0, &register("2001", 1, ""), &p, Some(&st));
     let later = t0 + Duration::from_secs(301);
-    let req = authorize(&register("2001", 2, ""), &challenge, Algorithm::Md5, "2001", PASSWORD);
+    let req = authorize(
+        &register("2001", 2, ""),
+        &challenge,
+        Algorithm::Md5,
+        "2001",
+        PASSWORD,
+    );
     let resp = r.handle_register(later, &req, &p, Some(&st));
     assert_eq!(resp.status, StatusCode::UNAUTHORIZED);
-    assert!(resp.headers.get(&HeaderName::WwwAuthenticate).unwrap().contains("stale=true"));
-    let wrong = authorize(&register("2001", 3, ""), &challenge, Algorithm::Md5, "2001", "nope");
-    assert_eq!(r.handle_register(later, &wrong, &p, Some(&st)).status, StatusCode::FORBIDDEN);
+    assert!(resp
+        .headers
+        .get(&HeaderName::WwwAuthenticate)
+        .unwrap()
+        .contains("stale=true"));
+    let wrong = authorize(
+        &register("2001", 3, ""),
+        &challenge,
+        Algorithm::Md5,
+        "2001",
+        "nope",
+    );
+    assert_eq!(
+        r.handle_register(later, &wrong, &p, Some(&st)).status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[test]
@@ -152,13 +236,32 @@ fn rfc3261_10_3_expiry_rules() {
     let brief = r.handle_register(t0, &register("2001", 1, "Expires: 30\r\n"), &p, Some(&st));
     assert_eq!(brief.status, StatusCode::INTERVAL_TOO_BRIEF);
     assert_eq!(brief.headers.get(&HeaderName::MinExpires), Some("60"));
-    let ok = r.handle_register(t0, &register("2001", 2, "Expires: 999999\r\n"), &p, Some(&st));
-    assert!(ok.headers.get(&HeaderName::Contact).unwrap().ends_with("expires=3600"));
+    let ok = r.handle_register(
+        t0,
+        &register("2001", 2, "Expires: 999999\r\n"),
+        &p,
+        Some(&st),
+    );
+    assert!(ok
+        .headers
+        .get(&HeaderName::Contact)
+        .unwrap()
+        .ends_with("expires=3600"));
     // Expiry sweeps the binding away.
     assert_eq!(r.binding_count(), 1);
     r.handle_timeout(t0 + Duration::from_secs(3601));
     assert_eq!(r.binding_count(), 0);
-    let removed = std::iter::from_fn(|| r.poll_event()).filter(|e| matches!(e, RegistrarEvent::Removed { reason: RemoveReason::Expired, .. })).count();
+    let removed = std::iter::from_fn(|| r.poll_event())
+        .filter(|e| {
+            matches!(
+                e,
+                RegistrarEvent::Removed {
+                    reason: RemoveReason::Expired,
+                    ..
+                }
+            )
+        })
+        .count();
     assert_eq!(removed, 1);
 }
 
@@ -169,18 +272,28 @@ fn rfc3261_10_2_2_unregister_one_and_all() {
     let st = station(false, false);
     let p = path(Zone::Internal, Transport::Udp);
     let two = "Contact: <sip:2001@10.0.0.21:5060>\r\n";
-    assert_eq!(r.handle_register(t0, &register("2001", 1, two), &p, Some(&st)).status, StatusCode::OK);
+    assert_eq!(
+        r.handle_register(t0, &register("2001", 1, two), &p, Some(&st))
+            .status,
+        StatusCode::OK
+    );
     assert_eq!(r.binding_count(), 2);
     let one_gone = r.handle_register(t0, &register("2001", 2, "Expires: 0\r\n"), &p, Some(&st));
     assert_eq!(one_gone.status, StatusCode::OK);
     assert_eq!(r.binding_count(), 1);
     let mut star = register("2001", 3, "Expires: 0\r\n");
     star.headers.set(HeaderName::Contact, "*");
-    assert_eq!(r.handle_register(t0, &star, &p, Some(&st)).status, StatusCode::OK);
+    assert_eq!(
+        r.handle_register(t0, &star, &p, Some(&st)).status,
+        StatusCode::OK
+    );
     assert_eq!(r.binding_count(), 0);
     let mut bad_star = register("2001", 4, "");
     bad_star.headers.set(HeaderName::Contact, "*");
-    assert_eq!(r.handle_register(t0, &bad_star, &p, Some(&st)).status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.handle_register(t0, &bad_star, &p, Some(&st)).status,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[test]
@@ -189,8 +302,16 @@ fn rfc3261_10_3_step_7_older_cseq_refused() {
     let mut r = registrar(t0);
     let st = station(false, false);
     let p = path(Zone::Internal, Transport::Udp);
-    assert_eq!(r.handle_register(t0, &register("2001", 5, ""), &p, Some(&st)).status, StatusCode::OK);
-    assert_eq!(r.handle_register(t0, &register("2001", 4, ""), &p, Some(&st)).status, StatusCode::SERVER_INTERNAL_ERROR);
+    assert_eq!(
+        r.handle_register(t0, &register("2001", 5, ""), &p, Some(&st))
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        r.handle_register(t0, &register("2001", 4, ""), &p, Some(&st))
+            .status,
+        StatusCode::SERVER_INTERNAL_ERROR
+    );
 }
 
 #[test]
@@ -211,12 +332,29 @@ fn rfc5626_same_instance_replaces_contact() {
     let p = path(Zone::Internal, Transport::Udp);
     let inst = "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\"";
     let mut a = register("2001", 1, "");
-    a.headers.set(HeaderName::Contact, format!("<sip:2001@10.0.0.20:5060>;{inst}"));
+    a.headers.set(
+        HeaderName::Contact,
+        format!("<sip:2001@10.0.0.20:5060>;{inst}"),
+    );
     let mut b = register("2001", 2, "");
-    b.headers.set(HeaderName::Contact, format!("<sip:2001@10.0.0.20:5099>;{inst}"));
+    b.headers.set(
+        HeaderName::Contact,
+        format!("<sip:2001@10.0.0.20:5099>;{inst}"),
+    );
     r.handle_register(t0, &a, &p, Some(&st));
     r.handle_register(t0, &b, &p, Some(&st));
     assert_eq!(r.binding_count(), 1);
-    let replaced = std::iter::from_fn(|| r.poll_event()).any(|e| matches!(e, RegistrarEvent::Removed { reason: RemoveReason::Replaced, .. }));
-    assert!(replaced, "the old contact's row must be deleted from the store");
+    let replaced = std::iter::from_fn(|| r.poll_event()).any(|e| {
+        matches!(
+            e,
+            RegistrarEvent::Removed {
+                reason: RemoveReason::Replaced,
+                ..
+            }
+        )
+    });
+    assert!(
+        replaced,
+        "the old contact's row must be deleted from the store"
+    );
 }

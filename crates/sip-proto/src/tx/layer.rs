@@ -266,7 +266,7 @@ impl TxLayer {
             debug!(target: "sip::tx", method = %request.method, "request without a usable Via dropped");
             return;
         };
-        let branch = via.branch().filter(|_| via.has_rfc3261_branch());
+        let branch = rfc3261_branch(&via);
         if request.method == Method::Ack {
             self.handle_ack(now, path, request, &via, branch.as_deref());
             return;
@@ -468,11 +468,7 @@ impl TxLayer {
     /// The RFC 3261 branch of the top Via, set or added when missing.
     fn ensure_branch(&mut self, request: &mut Request, path: &Path) -> String {
         let via = request.top_via();
-        if let Some(b) = via
-            .as_ref()
-            .filter(|v| v.has_rfc3261_branch())
-            .and_then(Via::branch)
-        {
+        if let Some(b) = via.as_ref().and_then(rfc3261_branch) {
             return b;
         }
         let branch = self.new_branch();
@@ -572,6 +568,12 @@ fn is_current(slab: &Slab<Transaction>, d: &Deadline) -> bool {
         .is_some_and(|t| t.timers.get(d.timer) == Some(d.at))
 }
 
+/// The top Via branch when it is an RFC 3261 one: the magic cookie and more (RFC 4475 §3.2.1).
+fn rfc3261_branch(via: &Via) -> Option<String> {
+    via.branch()
+        .filter(|b| b.len() > BRANCH_COOKIE.len() && b.starts_with(BRANCH_COOKIE))
+}
+
 /// Stamps `received`/`rport` on the top Via of a new request (RFC 3581 §4, §18.2.1).
 fn stamp_source(request: &mut Request, via: &mut Via, path: &Path) {
     let ip = path.remote.ip().to_canonical();
@@ -657,4 +659,13 @@ impl Machine {
             _ => None,
         }
     }
+}
+
+/// Stamps `received`/`rport` on the top Via of a request answered without a transaction
+/// (§8.2.7 stateless UAS, e.g. the 401 challenge of §26.3.2.4), as a new transaction would.
+pub fn stamp_received(request: &mut Request, path: &Path) {
+    let Some(mut via) = request.top_via() else {
+        return;
+    };
+    stamp_source(request, &mut via, path);
 }

@@ -59,7 +59,7 @@ use std::time::Duration;
 
 use sip::{Request, Response};
 
-pub use layer::TxLayer;
+pub use layer::{stamp_received, TxLayer};
 
 use crate::path::Path;
 

@@ -27,7 +27,11 @@ impl CSeq {
         if digits.len() > 10 {
             return None;
         }
-        let seq: u64 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        let seq: u64 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
         if seq >= 1 << 31 {
             return None;
         }

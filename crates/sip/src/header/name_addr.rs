@@ -109,7 +109,6 @@ impl Contact {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +141,9 @@ mod tests {
     fn quoted_display_with_angle_inside() {
         let n = NameAddr::parse(r#""a <b> \"c\"" <sip:x@y>;tag=1"#).unwrap();
         assert_eq!(n.display_name().as_deref(), Some(r#"a <b> "c""#));
-        assert_eq!(NameAddr::parse("<sip:a@b>;expires=60").unwrap().expires(), Some(60));
+        assert_eq!(
+            NameAddr::parse("<sip:a@b>;expires=60").unwrap().expires(),
+            Some(60)
+        );
     }
 }

@@ -99,9 +99,13 @@ mod tests {
 
     #[test]
     fn rfc4475_3_1_1_1_lws_everywhere() {
-        let v = Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8")
-            .or_else(|| Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8"))
-            .unwrap();
+        let v = Via::parse(
+            "SIP  / 2.0  / TCP     spindle.example.com   ;\r\n  branch  =   z9hG4bK9ikj8",
+        )
+        .or_else(|| {
+            Via::parse("SIP  / 2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8")
+        })
+        .unwrap();
         assert_eq!(v.transport, "TCP");
         assert_eq!(v.branch().as_deref(), Some("z9hG4bK9ikj8"));
     }
@@ -118,8 +122,9 @@ mod tests {
 
     #[test]
     fn rfc5118_4_5_received_with_brackets() {
-        let v = Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3")
-            .unwrap();
+        let v =
+            Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3")
+                .unwrap();
         assert_eq!(v.received(), Some("2001:db8::9:255".parse().unwrap()));
     }
 }

@@ -67,7 +67,7 @@ fn ten_thousand_transactions_are_reaped() {
 #[test]
 #[ignore = "measurement, not a check"]
 fn throughput_of_register_transactions() {
-    const N: u32 = 200_000;
+    const N: u32 = 400_000;
     let requests: Vec<Request> = (0..N)
         .map(|i| request("REGISTER", &format!(";branch=z9hG4bKtp{i};rport"), 1, None))
         .collect();
