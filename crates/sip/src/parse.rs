@@ -258,10 +258,13 @@ fn parse_head(head: &[u8]) -> Result<Message, ParseError> {
         if line.starts_with([' ', '\t']) {
             // Folded continuation (§7.3.1): LWS is equivalent to a single SP.
             if let Some((_, v)) = current.as_mut() {
-                if !v.is_empty() {
-                    v.push(' ');
+                let more = line.trim();
+                if !more.is_empty() {
+                    if !v.is_empty() {
+                        v.push(' ');
+                    }
+                    v.push_str(more);
                 }
-                v.push_str(line.trim());
                 continue;
             }
             return Err(ParseError {
