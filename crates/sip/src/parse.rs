@@ -310,11 +310,16 @@ fn parse_head(head: &[u8]) -> Result<Message, ParseError> {
     Ok(msg)
 }
 
+/// True when `s` begins with `SIP/` in any case (byte-wise: `s` may hold any UTF-8).
+fn starts_with_sip(s: &str) -> bool {
+    s.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+}
+
 /// The start line; a Request-URI that fails to parse is reported beside a placeholder so the
 /// header section can still be read and the request answered with 400.
 fn parse_start_line(line: &str) -> Result<(Message, Option<crate::uri::UriError>), ParseError> {
     let bad = || ParseError::bare(ParseErrorKind::BadStartLine);
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    if starts_with_sip(line) {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (reason may be empty)
         let (version, rest) = line.split_once(' ').ok_or_else(bad)?;
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -340,7 +345,7 @@ fn parse_start_line(line: &str) -> Result<(Message, Option<crate::uri::UriError>
     if !is_token(method) {
         return Err(ParseError::bare(ParseErrorKind::BadMethod));
     }
-    if version.len() < 4 || !version[..4].eq_ignore_ascii_case("SIP/") {
+    if !starts_with_sip(version) {
         return Err(bad());
     }
     let (uri, uri_error) = match Uri::parse(uri) {

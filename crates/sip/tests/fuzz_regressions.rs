@@ -18,3 +18,13 @@ fn round_trip(name: &str) {
 fn folded_blank_continuation_line() {
     round_trip("fuzz-folded-blank-continuation.bin");
 }
+
+/// A start line whose fourth byte falls inside a multi-byte character made the `SIP/` prefix
+/// check slice a `str` off a char boundary and panic.
+#[test]
+fn multibyte_character_in_start_line() {
+    round_trip("fuzz-multibyte-start-line.bin");
+    for text in ["ab\u{32b}c sip:a SIP/2.0\r\n\r\n", "OPTIONS sip:a ab\u{32b}c\r\n\r\n", "S\u{32b}/2.0 200 OK\r\n\r\n"] {
+        let _ = parse_datagram(text.as_bytes(), DEFAULT_MAX_MESSAGE);
+    }
+}

@@ -43,7 +43,7 @@ impl NonceKeeper {
     }
 
     pub(crate) fn check(&self, now: Instant, nonce: &str) -> NonceCheck {
-        if nonce.len() != 40 {
+        if nonce.len() != 40 || !nonce.is_ascii() {
             return NonceCheck::Invalid;
         }
         let (Ok(ts), Ok(mac)) = (
