@@ -47,3 +47,32 @@ fn bindings_survive_kill_9_and_restart() {
         .unwrap();
     assert!((500..=600).contains(&left), "expiry carried over: {left}");
 }
+
+/// RFC 5118: the listeners take IPv6, and the binding keeps the IPv6 source.
+#[test]
+fn registers_over_ipv6() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: this host has no IPv6 loopback");
+        return;
+    }
+    let data = TempDir::new("ipv6");
+    cli(
+        &data.0,
+        &["station", "add", "2002", "--password", "Hl#kQ9vTz!mw"],
+    );
+    let port = common::free_port();
+    let internal = format!("[::1]:{port}").parse().unwrap();
+    let external = format!("[::1]:{}", common::free_port()).parse().unwrap();
+    let server = Server::start_on(&data.0, internal, external);
+    let mut ua = Ua::new(server.internal);
+    let contact = format!("<sip:2002@{}>", ua.local());
+    let ok = ua.register_with_digest("2002", "Hl#kQ9vTz!mw", Some(&contact), Some(300));
+    assert_eq!(ok.status.as_u16(), 200, "{ok:?}");
+    let via = sip::HeaderAccess::top_via(&ok).unwrap();
+    assert_eq!(via.received(), Some("::1".parse().unwrap()));
+    assert!(ok
+        .headers
+        .get(&HeaderName::Contact)
+        .unwrap()
+        .contains("[::1]"));
+}

@@ -255,6 +255,7 @@ impl Core {
             }
             Inbound::FlowClosed { flow } => {
                 self.flows.remove(&flow);
+                self.registrar.handle_flow_closed(flow);
             }
             Inbound::Stations(cache) => self.stations = cache,
         }

@@ -312,7 +312,9 @@ fn parse_head(head: &[u8]) -> Result<Message, ParseError> {
 
 /// True when `s` begins with `SIP/` in any case (byte-wise: `s` may hold any UTF-8).
 fn starts_with_sip(s: &str) -> bool {
-    s.as_bytes().get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+    s.as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
 }
 
 /// The start line; a Request-URI that fails to parse is reported beside a placeholder so the

@@ -7,7 +7,9 @@ use sip::{parse_datagram, DEFAULT_MAX_MESSAGE};
 fn round_trip(name: &str) {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&path).unwrap();
-    let Ok(msg) = parse_datagram(&bytes, DEFAULT_MAX_MESSAGE) else { return };
+    let Ok(msg) = parse_datagram(&bytes, DEFAULT_MAX_MESSAGE) else {
+        return;
+    };
     let again = parse_datagram(&msg.to_bytes(), usize::MAX).unwrap();
     assert_eq!(msg, again, "{name}");
 }
@@ -24,7 +26,11 @@ fn folded_blank_continuation_line() {
 #[test]
 fn multibyte_character_in_start_line() {
     round_trip("fuzz-multibyte-start-line.bin");
-    for text in ["ab\u{32b}c sip:a SIP/2.0\r\n\r\n", "OPTIONS sip:a ab\u{32b}c\r\n\r\n", "S\u{32b}/2.0 200 OK\r\n\r\n"] {
+    for text in [
+        "ab\u{32b}c sip:a SIP/2.0\r\n\r\n",
+        "OPTIONS sip:a ab\u{32b}c\r\n\r\n",
+        "S\u{32b}/2.0 200 OK\r\n\r\n",
+    ] {
         let _ = parse_datagram(text.as_bytes(), DEFAULT_MAX_MESSAGE);
     }
 }

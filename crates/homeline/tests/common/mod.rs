@@ -165,7 +165,12 @@ pub struct Ua {
 
 impl Ua {
     pub fn new(server: SocketAddr) -> Ua {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sock = UdpSocket::bind(if server.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        })
+        .unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         Ua {
             sock,

@@ -89,6 +89,8 @@ pub enum RemoveReason {
     Evicted,
     /// The same device instance registered a new contact URI (RFC 5626 §6).
     Replaced,
+    /// Its connection closed and nothing else can reach the device through its NAT.
+    FlowFailed,
 }
 
 /// Why a REGISTER failed authentication (logs and ban scoring; never on the wire).
@@ -501,6 +503,35 @@ impl Registrar {
             }
         }
         self.schedule_sweep(now);
+    }
+
+    /// A stream connection closed. External-zone bindings that came over it are removed: behind
+    /// a home NAT nothing but that flow reaches the device, which re-registers over a new one
+    /// (RFC 5626 §4.4). Internal-zone bindings stay, reached again at their Contact.
+    pub fn handle_flow_closed(&mut self, flow: crate::path::FlowId) {
+        let mut gone = Vec::new();
+        self.bindings.retain(|_, list| {
+            list.retain_mut(|b| {
+                if b.flow != Some(flow) {
+                    return true;
+                }
+                if b.zone == Zone::External {
+                    gone.push(b.clone());
+                    return false;
+                }
+                b.flow = None;
+                true
+            });
+            !list.is_empty()
+        });
+        gone.sort_by(|a, b| (&a.aor, &a.contact).cmp(&(&b.aor, &b.contact)));
+        self.count -= gone.len();
+        for b in gone {
+            self.events.push_back(RegistrarEvent::Removed {
+                binding: b,
+                reason: RemoveReason::FlowFailed,
+            });
+        }
     }
 
     /// Removes the bindings that have expired.

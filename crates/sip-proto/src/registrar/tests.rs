@@ -358,3 +358,64 @@ fn rfc5626_same_instance_replaces_contact() {
         "the old contact's row must be deleted from the store"
     );
 }
+
+#[test]
+fn rfc5626_4_4_closed_flow_ends_external_bindings_only() {
+    let t0 = Instant::now();
+    let mut r = registrar(t0);
+    let st = station(false, true);
+    let mut p = path(Zone::Internal, Transport::Tcp);
+    p.flow = Some(crate::path::FlowId(7));
+    assert_eq!(
+        r.handle_register(t0, &register("2001", 1, ""), &p, Some(&st))
+            .status,
+        StatusCode::OK
+    );
+    let mut ext = path(Zone::External, Transport::Tcp);
+    ext.flow = Some(crate::path::FlowId(8));
+    let first = r.handle_register(
+        t0,
+        &register("2002", 1, ""),
+        &ext,
+        Some(&station(true, true)),
+    );
+    let req = authorize(
+        &register("2002", 2, ""),
+        &first,
+        Algorithm::Md5,
+        "2001",
+        PASSWORD,
+    );
+    // Credentials are for 2001 but the AOR is 2002: refused, whatever the password.
+    assert_eq!(
+        r.handle_register(t0, &req, &ext, Some(&station(true, true)))
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let mut st2 = station(true, true);
+    st2.ha1_md5 = Some(digest::ha1(Algorithm::Md5, "2002", REALM, PASSWORD));
+    let req = authorize(
+        &register("2002", 3, ""),
+        &first,
+        Algorithm::Md5,
+        "2002",
+        PASSWORD,
+    );
+    assert_eq!(
+        r.handle_register(t0, &req, &ext, Some(&st2)).status,
+        StatusCode::OK
+    );
+    assert_eq!(r.binding_count(), 2);
+    while r.poll_event().is_some() {}
+    r.handle_flow_closed(crate::path::FlowId(8));
+    r.handle_flow_closed(crate::path::FlowId(7));
+    assert_eq!(r.binding_count(), 1);
+    assert_eq!(r.bindings(&Aor("2001".into()))[0].flow, None);
+    assert!(matches!(
+        r.poll_event(),
+        Some(RegistrarEvent::Removed {
+            reason: RemoveReason::FlowFailed,
+            ..
+        })
+    ));
+}
