@@ -48,6 +48,7 @@ pub(crate) fn from_row(r: BindingRow, now: Instant, wall: SystemTime) -> Option<
         return None;
     }
     let transport = Transport::parse(&r.transport)?;
+    let expires_at = now + Duration::from_secs(left as u64);
     Some(Binding {
         aor: Aor(r.aor),
         contact: r.contact,
@@ -55,7 +56,7 @@ pub(crate) fn from_row(r: BindingRow, now: Instant, wall: SystemTime) -> Option<
         reg_id: r.reg_id,
         call_id: r.call_id,
         cseq: r.cseq,
-        expires_at: now + Duration::from_secs(left as u64),
+        expires_at,
         zone: r.zone,
         transport,
         source: r.source,
@@ -68,5 +69,6 @@ pub(crate) fn from_row(r: BindingRow, now: Instant, wall: SystemTime) -> Option<
         } else {
             NatHint::None
         },
+        persisted_until: expires_at,
     })
 }

@@ -46,6 +46,8 @@ pub struct Binding {
     pub user_agent: Option<String>,
     /// The Contact's address differs from the source seen: a NAT (or a SIP ALG) is in between.
     pub nat: NatHint,
+    /// The expiry last handed to the store (see [`Binding::is_quiet_refresh_of`]).
+    pub persisted_until: Instant,
 }
 
 /// What the registrar could tell about the path from the device.
@@ -79,6 +81,28 @@ impl Binding {
             (Some(i), None) => i.clone(),
             _ => self.contact.clone(),
         }
+    }
+
+    /// True when `self` refreshes `old` without changing anything but its expiry and CSeq, and
+    /// extends the stored expiry by less than a tenth of `granted`: such a refresh need not be
+    /// written, since after a crash the binding would come back at most 10 % short.
+    pub fn is_quiet_refresh_of(&self, old: &Binding, granted: std::time::Duration) -> bool {
+        self.contact == old.contact
+            && self.source == old.source
+            && self.local == old.local
+            && self.flow == old.flow
+            && self.zone == old.zone
+            && self.transport == old.transport
+            && self.instance == old.instance
+            && self.reg_id == old.reg_id
+            && self.call_id == old.call_id
+            && self.q == old.q
+            && self.user_agent == old.user_agent
+            && self.nat == old.nat
+            && self
+                .expires_at
+                .saturating_duration_since(old.persisted_until)
+                < granted / 10
     }
 
     /// The Contact value for a 200 OK, with the seconds left.

@@ -439,6 +439,9 @@ impl Registrar {
                             binding: old,
                             reason: RemoveReason::Replaced,
                         });
+                    } else if b.is_quiet_refresh_of(&old, Duration::from_secs(u64::from(granted))) {
+                        list[i].persisted_until = old.persisted_until;
+                        continue;
                     }
                 }
                 None => {
@@ -603,6 +606,7 @@ fn contact_binding(
     via_host: Option<std::net::IpAddr>,
     user_agent: &Option<String>,
 ) -> Binding {
+    let expires_at = now + Duration::from_secs(u64::from(granted));
     Binding {
         aor: aor.clone(),
         contact: na.uri.to_string(),
@@ -610,7 +614,7 @@ fn contact_binding(
         reg_id: na.params.value("reg-id").and_then(|r| r.parse().ok()),
         call_id: call_id.to_string(),
         cseq,
-        expires_at: now + Duration::from_secs(u64::from(granted)),
+        expires_at,
         zone: path.zone,
         transport: path.transport,
         source: path.remote,
@@ -619,6 +623,7 @@ fn contact_binding(
         q: na.params.value("q").and_then(|q| q.parse().ok()),
         user_agent: user_agent.clone(),
         nat: nat_hint(na, via_host, path.remote),
+        persisted_until: expires_at,
     }
 }
 

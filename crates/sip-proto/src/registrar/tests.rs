@@ -419,3 +419,44 @@ fn rfc5626_4_4_closed_flow_ends_external_bindings_only() {
         })
     ));
 }
+
+#[test]
+fn quiet_refreshes_are_not_rewritten_but_real_changes_are() {
+    let t0 = Instant::now();
+    let mut r = registrar(t0);
+    let st = station(false, false);
+    let p = path(Zone::Internal, Transport::Udp);
+    let upserts = |r: &mut Registrar| {
+        std::iter::from_fn(|| r.poll_event())
+            .filter(|e| matches!(e, RegistrarEvent::Upserted(_)))
+            .count()
+    };
+    r.handle_register(t0, &register("2001", 1, ""), &p, Some(&st));
+    assert_eq!(upserts(&mut r), 1);
+    // Refreshed a second later: nothing new worth a write.
+    r.handle_register(
+        t0 + Duration::from_secs(1),
+        &register("2001", 2, ""),
+        &p,
+        Some(&st),
+    );
+    assert_eq!(upserts(&mut r), 0);
+    // Refreshed half an interval later (as phones do): written.
+    r.handle_register(
+        t0 + Duration::from_secs(1800),
+        &register("2001", 3, ""),
+        &p,
+        Some(&st),
+    );
+    assert_eq!(upserts(&mut r), 1);
+    // Moved to another source port (a NAT rebinding): written at once.
+    let mut moved = p;
+    moved.remote.set_port(40001);
+    r.handle_register(
+        t0 + Duration::from_secs(1801),
+        &register("2001", 4, ""),
+        &moved,
+        Some(&st),
+    );
+    assert_eq!(upserts(&mut r), 1);
+}
