@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
@@ -56,4 +56,17 @@ fn data_dir(cli: &Cli, file: &config::ConfigFile) -> PathBuf {
         return PathBuf::from(d);
     }
     PathBuf::from("homeline-data")
+}
+
+/// The error and its causes on one line, leaving out a cause its effect already quotes.
+fn describe(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
