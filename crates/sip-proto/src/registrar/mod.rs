@@ -628,4 +628,5 @@ fn contact_binding(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary origin for virtual time
 mod tests;

@@ -75,6 +75,7 @@ impl NonceKeeper {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary origin for virtual time
 mod tests {
     use super::*;
 

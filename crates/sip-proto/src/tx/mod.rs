@@ -50,6 +50,7 @@ mod server_invite;
 mod server_non_invite;
 mod slab;
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary origin for virtual time
 mod tests;
 mod timers;
 mod via;
