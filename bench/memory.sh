@@ -135,7 +135,7 @@ awk -v n="$COUNT" 'BEGIN { print "SEQUENTIAL"
 
 log "importing $((COUNT + WARMUP)) stations"
 t0=$(date +%s)
-bounded 900 "$HL" --data "$TMPD/data" station import "$TMPD/stations.csv" \
+bounded 900 "$HL" --data "$TMPD/data" --config "$TMPD/homeline.toml" station import "$TMPD/stations.csv" \
     > "$OUT/import.log" 2>&1 || die "station import failed, see $OUT/import.log"
 log "import took $(( $(date +%s) - t0 )) s"
 

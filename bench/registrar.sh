@@ -163,7 +163,7 @@ EOF
       tail -n +2 "$BENCH/sipp/users.csv" | awk -F';' 'NF>=2 {print $1 "," $2 ",no"}'
     } > "$TMPD/stations.csv"
     log "(b) importing $(($(wc -l < "$TMPD/stations.csv") - 1)) stations"
-    bounded 300 "$HL" --data "$TMPD/data" station import "$TMPD/stations.csv" \
+    bounded 300 "$HL" --data "$TMPD/data" --config "$TMPD/homeline.toml" station import "$TMPD/stations.csv" \
         > "$OUT/import.log" 2>&1 || die "station import failed, see $OUT/import.log"
 
     log "(b) starting homeline on 127.0.0.1:$PORT (nice $NICE)"

@@ -19,7 +19,7 @@ pub(crate) type StationCache = Arc<HashMap<String, StationCredentials>>;
 /// Loads every station's credentials for `realm`.
 pub(crate) async fn load(store: &Store, realm: &str) -> Result<StationCache, store::StoreError> {
     let stations = store.load_station_cache().await?;
-    let map = stations
+    let map: HashMap<String, StationCredentials> = stations
         .into_iter()
         .map(|s| {
             let creds = StationCredentials {
@@ -30,6 +30,20 @@ pub(crate) async fn load(store: &Store, realm: &str) -> Result<StationCache, sto
             (s.number, creds)
         })
         .collect();
+    let locked_out: Vec<&str> = map
+        .iter()
+        .filter(|(_, c)| c.auth.auth_enabled && c.ha1_md5.is_none() && c.ha1_sha256.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !locked_out.is_empty() {
+        // HA1 is per realm: after a realm change (or before a password is set) these stations
+        // cannot authenticate until their password is set again.
+        warn!(
+            stations = locked_out.len(),
+            realm,
+            "stations without a password for this realm cannot register: set their passwords again"
+        );
+    }
     Ok(Arc::new(map))
 }
 
