@@ -13,13 +13,19 @@ use clap::Parser;
 
 use cli::{Cli, Command, SipCommand};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sip {
             command: SipCommand::Check { files },
         } => return check::run(&files),
-        ref other => tokio::runtime::Builder::new_multi_thread()
+        // One thread for all signalling: the listeners and the core hand messages to each other
+        // without cross-thread wake-ups, which cost more than parsing a REGISTER. (SQLite runs
+        // on sqlx's own worker thread.)
+        ref other => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)

@@ -14,38 +14,63 @@ pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
-/// Splits a header value on commas that are outside quoted strings and `<...>`.
+/// Splits a header value on `sep` outside quoted strings and `<...>`, trimming each part.
 ///
-/// Used for headers whose grammar is a comma-separated list (Via, Contact, Route, ...).
-pub(crate) fn split_top_level(s: &str, sep: u8) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let bytes = s.as_bytes();
-    let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_quote {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_quote = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_quote = true,
-            b'<' => in_angle = true,
-            b'>' => in_angle = false,
-            _ if b == sep && !in_angle => {
-                parts.push(s[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
+/// Used for headers whose grammar is a comma-separated list (Via, Contact, Route, ...) and for
+/// parameter lists. Lazy: the hot path often wants only the first value.
+pub(crate) fn split_top_level(s: &str, sep: u8) -> TopLevelSplit<'_> {
+    TopLevelSplit {
+        s,
+        pos: 0,
+        sep,
+        done: false,
     }
-    parts.push(s[start..].trim());
-    parts
+}
+
+/// Iterator returned by [`split_top_level`].
+pub(crate) struct TopLevelSplit<'a> {
+    s: &'a str,
+    pos: usize,
+    sep: u8,
+    done: bool,
+}
+
+impl<'a> Iterator for TopLevelSplit<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let bytes = self.s.as_bytes();
+        let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
+        let start = self.pos;
+        for i in start..bytes.len() {
+            let b = bytes[i];
+            if in_quote {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_quote = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_quote = true,
+                b'<' => in_angle = true,
+                b'>' => in_angle = false,
+                _ if b == self.sep && !in_angle => {
+                    self.pos = i + 1;
+                    return Some(self.s[start..i].trim());
+                }
+                _ => {}
+            }
+        }
+        self.done = true;
+        Some(self.s[start..].trim())
+    }
 }
 
 /// Finds `needle` outside quoted strings, starting at `from`.
@@ -143,7 +168,6 @@ impl Params {
         }
         Params(
             split_top_level(s, b';')
-                .into_iter()
                 .filter(|p| !p.is_empty())
                 .map(|p| match p.split_once('=') {
                     Some((n, v)) => (n.trim().to_string(), Some(v.trim().to_string())),
@@ -219,7 +243,7 @@ mod tests {
 
     #[test]
     fn split_respects_quotes_and_angles() {
-        let v = split_top_level(r#""a,b" <sip:x;a=1,2>;q=1, <sip:y>"#, b',');
+        let v: Vec<&str> = split_top_level(r#""a,b" <sip:x;a=1,2>;q=1, <sip:y>"#, b',').collect();
         assert_eq!(v.len(), 2);
         assert_eq!(v[1], "<sip:y>");
     }

@@ -83,7 +83,8 @@ impl Binding {
         }
     }
 
-    /// True when `self` refreshes `old` without changing anything but its expiry and CSeq, and
+    /// True when `self` refreshes `old` without changing anything but its expiry, Call-ID and CSeq
+    /// (those only guard against reordered REGISTERs, harmless if stale after a crash), and
     /// extends the stored expiry by less than a tenth of `granted`: such a refresh need not be
     /// written, since after a crash the binding would come back at most 10 % short.
     pub fn is_quiet_refresh_of(&self, old: &Binding, granted: std::time::Duration) -> bool {
@@ -95,7 +96,6 @@ impl Binding {
             && self.transport == old.transport
             && self.instance == old.instance
             && self.reg_id == old.reg_id
-            && self.call_id == old.call_id
             && self.q == old.q
             && self.user_agent == old.user_agent
             && self.nat == old.nat
