@@ -45,8 +45,7 @@ impl<'a> Iterator for TopLevelSplit<'a> {
         let bytes = self.s.as_bytes();
         let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
         let start = self.pos;
-        for i in start..bytes.len() {
-            let b = bytes[i];
+        for (i, &b) in bytes.iter().enumerate().skip(start) {
             if in_quote {
                 if escaped {
                     escaped = false;
