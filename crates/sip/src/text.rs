@@ -42,22 +42,10 @@ impl<'a> Iterator for TopLevelSplit<'a> {
         if self.done {
             return None;
         }
-        let bytes = self.s.as_bytes();
-        let (mut in_quote, mut in_angle, mut escaped) = (false, false, false);
         let start = self.pos;
-        for (i, &b) in bytes.iter().enumerate().skip(start) {
-            if in_quote {
-                if escaped {
-                    escaped = false;
-                } else if b == b'\\' {
-                    escaped = true;
-                } else if b == b'"' {
-                    in_quote = false;
-                }
-                continue;
-            }
+        let mut in_angle = false;
+        for (i, b) in unquoted_bytes(self.s, start) {
             match b {
-                b'"' => in_quote = true,
                 b'<' => in_angle = true,
                 b'>' => in_angle = false,
                 _ if b == self.sep && !in_angle => {
@@ -74,9 +62,16 @@ impl<'a> Iterator for TopLevelSplit<'a> {
 
 /// Finds `needle` outside quoted strings, starting at `from`.
 pub(crate) fn find_unquoted(s: &str, needle: u8, from: usize) -> Option<usize> {
-    let bytes = s.as_bytes();
+    unquoted_bytes(s, from)
+        .find(|&(_, b)| b == needle)
+        .map(|(i, _)| i)
+}
+
+/// The bytes of `s` from `from` on that lie outside quoted strings (quotes themselves and
+/// quoted-pair escapes included in the skipping), with their offsets.
+fn unquoted_bytes(s: &str, from: usize) -> impl Iterator<Item = (usize, u8)> + '_ {
     let (mut in_quote, mut escaped) = (false, false);
-    for (i, &b) in bytes.iter().enumerate().skip(from) {
+    s.bytes().enumerate().skip(from).filter(move |&(_, b)| {
         if in_quote {
             if escaped {
                 escaped = false;
@@ -85,13 +80,14 @@ pub(crate) fn find_unquoted(s: &str, needle: u8, from: usize) -> Option<usize> {
             } else if b == b'"' {
                 in_quote = false;
             }
-        } else if b == b'"' {
-            in_quote = true;
-        } else if b == needle {
-            return Some(i);
+            return false;
         }
-    }
-    None
+        if b == b'"' {
+            in_quote = true;
+            return false;
+        }
+        true
+    })
 }
 
 /// Removes the quotes and quoted-pair escapes of an RFC 3261 `quoted-string`.

@@ -512,28 +512,37 @@ impl Registrar {
     /// a home NAT nothing but that flow reaches the device, which re-registers over a new one
     /// (RFC 5626 §4.4). Internal-zone bindings stay, reached again at their Contact.
     pub fn handle_flow_closed(&mut self, flow: crate::path::FlowId) {
+        self.remove_where(RemoveReason::FlowFailed, |b| {
+            if b.flow != Some(flow) {
+                return true;
+            }
+            if b.zone == Zone::External {
+                return false;
+            }
+            b.flow = None;
+            true
+        });
+    }
+
+    /// Drops every binding for which `keep` says false (it may also edit the ones it keeps) and
+    /// reports them, in AOR then contact order whatever the map's iteration order.
+    fn remove_where(&mut self, reason: RemoveReason, mut keep: impl FnMut(&mut Binding) -> bool) {
         let mut gone = Vec::new();
         self.bindings.retain(|_, list| {
             list.retain_mut(|b| {
-                if b.flow != Some(flow) {
-                    return true;
-                }
-                if b.zone == Zone::External {
+                let kept = keep(b);
+                if !kept {
                     gone.push(b.clone());
-                    return false;
                 }
-                b.flow = None;
-                true
+                kept
             });
             !list.is_empty()
         });
         gone.sort_by(|a, b| (&a.aor, &a.contact).cmp(&(&b.aor, &b.contact)));
         self.count -= gone.len();
-        for b in gone {
-            self.events.push_back(RegistrarEvent::Removed {
-                binding: b,
-                reason: RemoveReason::FlowFailed,
-            });
+        for binding in gone {
+            self.events
+                .push_back(RegistrarEvent::Removed { binding, reason });
         }
     }
 
@@ -543,26 +552,7 @@ impl Registrar {
         if now < at {
             return;
         }
-        let mut expired = Vec::new();
-        self.bindings.retain(|_, list| {
-            list.retain(|b| {
-                let keep = b.expires_at > now;
-                if !keep {
-                    expired.push(b.clone());
-                }
-                keep
-            });
-            !list.is_empty()
-        });
-        // Deterministic event order whatever the map's iteration order.
-        expired.sort_by(|a, b| (&a.aor, &a.contact).cmp(&(&b.aor, &b.contact)));
-        self.count -= expired.len();
-        for b in expired {
-            self.events.push_back(RegistrarEvent::Removed {
-                binding: b,
-                reason: RemoveReason::Expired,
-            });
-        }
+        self.remove_where(RemoveReason::Expired, |b| b.expires_at > now);
         self.next_sweep = (self.count > 0).then_some(now + SWEEP_EVERY);
     }
 
