@@ -7,7 +7,7 @@ use policy::Zone;
 use sip::header::NameAddr;
 use sip::Uri;
 
-use crate::path::{FlowId, Transport};
+use crate::path::{FlowId, Path, Transport};
 
 /// An address-of-record: the station number a binding belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,6 +105,26 @@ impl Binding {
                 < granted / 10
     }
 
+    /// Where a request for this device goes (RFC 5626 §5.3, RFC 3261 §19.1.4): over its flow when
+    /// it has one; on the external zone always to the address the device was seen at (its home
+    /// NAT), never to the Contact it wrote, which names its private address; on the internal
+    /// zone to the Contact's IP and port (the source when the Contact names a host name, which
+    /// this sans-IO core does not resolve). The Request-URI is the registered Contact.
+    pub fn path(&self) -> Path {
+        let remote = match self.zone {
+            policy::Zone::External => self.source,
+            policy::Zone::Internal if self.flow.is_some() => self.source,
+            policy::Zone::Internal => contact_addr(&self.contact).unwrap_or(self.source),
+        };
+        Path {
+            local: self.local,
+            remote,
+            transport: self.transport,
+            zone: self.zone,
+            flow: self.flow,
+        }
+    }
+
     /// The Contact value for a 200 OK, with the seconds left.
     pub fn contact_value(&self, now: Instant) -> String {
         let left = self.expires_at.saturating_duration_since(now).as_secs();
@@ -140,4 +160,16 @@ pub(crate) fn nat_hint(
         (true, _) => NatHint::None,
         (false, _) => NatHint::Nat,
     }
+}
+
+/// The IP and port a Contact URI names, when its host is an IP literal (port 5060 by default).
+fn contact_addr(contact: &str) -> Option<SocketAddr> {
+    let Ok(Uri::Sip(u)) = Uri::parse(contact) else {
+        return None;
+    };
+    let ip = u.host.ip()?;
+    Some(SocketAddr::new(
+        ip,
+        u.port.unwrap_or(if u.secure { 5061 } else { 5060 }),
+    ))
 }

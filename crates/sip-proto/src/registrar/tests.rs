@@ -460,3 +460,47 @@ fn quiet_refreshes_are_not_rewritten_but_real_changes_are() {
     );
     assert_eq!(upserts(&mut r), 1);
 }
+
+#[test]
+fn rfc5626_5_3_requests_reach_external_devices_at_their_nat_and_internal_ones_at_their_contact() {
+    let t0 = Instant::now();
+    let mut r = registrar(t0);
+    let st = station(false, false);
+    let internal = path(Zone::Internal, Transport::Udp);
+    r.handle_register(t0, &register("2001", 1, ""), &internal, Some(&st));
+    let b = &r.bindings(&Aor("2001".into()))[0];
+    assert_eq!(
+        b.path().remote,
+        "10.0.0.20:5060".parse().unwrap(),
+        "internal: the Contact"
+    );
+
+    let flagged = station(true, true);
+    let ext = path(Zone::External, Transport::Udp);
+    let first = r.handle_register(t0, &register("2001", 2, ""), &ext, Some(&flagged));
+    let ok = r.handle_register(
+        t0,
+        &authorize(
+            &register("2001", 3, ""),
+            &first,
+            Algorithm::Md5,
+            "2001",
+            PASSWORD,
+        ),
+        &ext,
+        Some(&flagged),
+    );
+    assert_eq!(ok.status, StatusCode::OK);
+    let b = r
+        .bindings(&Aor("2001".into()))
+        .iter()
+        .find(|b| b.zone == Zone::External)
+        .unwrap();
+    let p = b.path();
+    assert_eq!(
+        p.remote, ext.remote,
+        "external: the NAT's public side, never 10.0.0.20"
+    );
+    assert_eq!(p.local, ext.local, "leaves from the listener it came in on");
+    assert_eq!(p.zone, Zone::External);
+}
