@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use call::b2bua::{B2bua, B2buaConfig, CallEvent, Target};
 use policy::Zone;
 use sip::{
-    parse_datagram, parse_framed, validate_request, validate_response, HeaderName, Message, Method,
-    Request, Response, StatusCode,
+    parse_datagram, parse_framed, validate_request, validate_response, HeaderAccess, HeaderName,
+    Message, Method, Request, Response, StatusCode,
 };
 use sip_proto::path::{FlowId, Path, Transmit, Transport};
-use sip_proto::registrar::{Registrar, RegistrarEvent};
+use sip_proto::registrar::{Aor, Registrar, RegistrarEvent};
 use sip_proto::tx::{stamp_received, TxConfig, TxEvent, TxId, TxLayer};
 use sip_proto::uas;
 use store::{BindingWriter, Store};
@@ -158,6 +159,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         udp: udp_sockets,
         flows: HashMap::new(),
         writer: store.binding_writer(),
+        calls: B2bua::new(B2buaConfig::default(), rand::random()),
         stats: stats.clone(),
         max_message: config.max_message,
         tags: 0,
@@ -203,6 +205,7 @@ struct Core {
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     flows: HashMap<FlowId, mpsc::UnboundedSender<Bytes>>,
     writer: BindingWriter,
+    calls: B2bua,
     stats: Arc<Stats>,
     max_message: usize,
     tags: u64,
@@ -342,6 +345,18 @@ impl Core {
                 progressed = true;
                 self.handle_registrar_event(now, ev);
             }
+            while let Some(ev) = self.calls.poll_event() {
+                progressed = true;
+                match ev {
+                    CallEvent::Started { call, forks, .. } => {
+                        info!(call = call.0, forks, "call started")
+                    }
+                    CallEvent::Answered { call } => info!(call = call.0, "call answered"),
+                    CallEvent::Ended { call, reason } => {
+                        info!(call = call.0, ?reason, "call ended")
+                    }
+                }
+            }
             while let Some(t) = self.tx.poll_transmit() {
                 progressed = true;
                 self.send(t);
@@ -357,25 +372,101 @@ impl Core {
 
     fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {
         match ev {
-            TxEvent::Request { tx, request, path } => self.handle_request(now, tx, &request, &path),
+            TxEvent::Request { tx, request, path } => {
+                let in_dialog = request.to().and_then(|t| t.tag()).is_some();
+                match request.method {
+                    Method::Invite if !in_dialog => self.handle_invite(now, tx, request, path),
+                    Method::Register | Method::Options if !in_dialog => {
+                        self.handle_request(now, tx, &request, &path)
+                    }
+                    _ if in_dialog => {
+                        if !self.calls.handle_in_dialog(&mut self.tx, now, tx, &request) {
+                            let resp = Response::for_request(
+                                &request,
+                                StatusCode::CALL_DOES_NOT_EXIST,
+                                None,
+                            );
+                            self.tx.respond(now, tx, resp);
+                        }
+                    }
+                    _ => self.handle_request(now, tx, &request, &path),
+                }
+            }
             TxEvent::Cancel {
                 tx,
                 invite,
                 request,
                 ..
-            } => {
-                // No INVITE is ever pending yet (calls come with the B2BUA): §9.2 says 481.
-                let status = if invite.is_some() {
-                    StatusCode::OK
-                } else {
-                    StatusCode::CALL_DOES_NOT_EXIST
-                };
-                let resp = Response::for_request(&request, status, Some(&self.next_tag()));
-                self.tx.respond(now, tx, resp);
+            } => self
+                .calls
+                .handle_cancel(&mut self.tx, now, tx, invite, &request),
+            TxEvent::Ack { request, .. } => {
+                self.calls.handle_ack(&request);
             }
-            // ACKs for 2xx and client-side outcomes have no consumer until calls exist.
+            TxEvent::Response { tx, response } => {
+                self.calls.handle_response(&mut self.tx, now, tx, response);
+            }
+            TxEvent::TimedOut { tx } | TxEvent::TransportError { tx } => {
+                self.calls.handle_timed_out(&mut self.tx, now, tx);
+            }
+            // The caller never acknowledged our 2xx (§13.3.1.4): session timers (next step) will
+            // end such calls; until then a BYE from either side does.
             _ => {}
         }
+    }
+
+    /// A new call. The caller must be a station registered from the address the INVITE came
+    /// from (digest for INVITE comes with the next step); the callee is looked up among the
+    /// stations and its bindings.
+    fn handle_invite(&mut self, now: Instant, tx: TxId, req: Request, path: Path) {
+        let tag = self.next_tag();
+        if let Some(resp) = uas::precheck(&req, &tag) {
+            self.tx.respond(now, tx, resp);
+            return;
+        }
+        let caller = req
+            .from()
+            .and_then(|f| f.uri.as_sip().and_then(|u| u.user_unescaped()))
+            .and_then(|u| String::from_utf8(u).ok());
+        let registered_here = caller.as_ref().is_some_and(|c| {
+            self.registrar
+                .bindings(&Aor(c.clone()))
+                .iter()
+                .any(|b| b.zone == path.zone && b.source.ip() == path.remote.ip())
+        });
+        let Some(caller) = caller.filter(|_| registered_here) else {
+            debug!(remote = %path.remote, "INVITE from an address with no registration of its station");
+            let resp = with_warning(
+                Response::for_request(&req, StatusCode::FORBIDDEN, Some(&tag)),
+                "caller not registered from this address",
+            );
+            self.tx.respond(now, tx, resp);
+            return;
+        };
+        let callee = match &req.uri {
+            sip::Uri::Sip(u) => u.user_unescaped().and_then(|u| String::from_utf8(u).ok()),
+            sip::Uri::Tel(t) => Some(t.digits()),
+            _ => None,
+        }
+        .unwrap_or_default();
+        let targets = if self.stations.contains_key(&callee) {
+            Ok(self
+                .registrar
+                .bindings(&Aor(callee.clone()))
+                .iter()
+                .filter_map(|b| {
+                    Some(Target {
+                        uri: sip::Uri::parse(&b.contact).ok()?,
+                        path: b.path(),
+                    })
+                })
+                .collect())
+        } else {
+            // The dial plan's hook: no trunk yet, so a number that is no station is not found.
+            Err(StatusCode::NOT_FOUND)
+        };
+        self.calls
+            .handle_invite(&mut self.tx, now, tx, req, path, &caller, &callee, targets);
     }
 
     /// Answers a request without a transaction: a retransmission just gets a new answer.

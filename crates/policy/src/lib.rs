@@ -6,16 +6,30 @@
 //!   may pass without authentication, or must be refused after a challenge (no user
 //!   enumeration on the wire).
 //! - [`sbc`]: when the SBC flag may be set on a station.
-//! - [`cos`]: class of service (what a station may dial).
+//! - [`dialplan`]: the numbering plan: what a dialled number means (internal, local,
+//!   national, international, emergency).
+//! - [`cos`]: class of service: what a station may dial, forward to and transfer to.
+//! - [`capacity`]: simultaneous Internet calls from the upstream bandwidth, and call admission
+//!   against that limit and the relay channel pool.
 //!
 //! Callers (registrar, store, CLI, admin API) pass in what they know and act on the verdict.
 
+pub mod capacity;
 pub mod cos;
+pub mod dialplan;
 pub mod password;
 pub mod sbc;
 pub mod zone;
 
-pub use cos::ClassOfService;
+pub use capacity::{
+    simultaneous_internet_calls, CallAdmission, CapacityError, Codec, Derivation, LimitClamped,
+    LimitHit, Overhead, UpstreamReport,
+};
+pub use cos::{
+    check_call, check_forward_target, check_transfer_target, ClassOfService, CosClass, CosRefusal,
+    CosRule,
+};
+pub use dialplan::{classify, Destination, DestinationClass, NotDialable, NumberingPlan};
 pub use password::{all_rules, check_password, generate_password, PasswordRejected, PasswordRule};
 pub use sbc::{check_sbc_flag, PasswordState, SbcFlagRefused, SbcRefusal};
 pub use zone::{

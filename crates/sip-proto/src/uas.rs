@@ -4,7 +4,7 @@
 use sip::{HeaderName, Method, Request, Response, StatusCode, Uri};
 
 /// Methods homeline answers today, as listed in `Allow`.
-pub const ALLOW: &str = "REGISTER, OPTIONS, ACK, CANCEL";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, REGISTER, OPTIONS";
 
 /// Option tags homeline supports (none are required of us yet).
 const SUPPORTED: [&str; 0] = [];
@@ -32,7 +32,12 @@ pub fn precheck(req: &Request, to_tag: &str) -> Option<Response> {
     }
     let served = matches!(
         req.method,
-        Method::Register | Method::Options | Method::Ack | Method::Cancel
+        Method::Invite
+            | Method::Bye
+            | Method::Register
+            | Method::Options
+            | Method::Ack
+            | Method::Cancel
     );
     if !served {
         let status = match req.method {

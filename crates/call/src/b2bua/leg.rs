@@ -1,0 +1,195 @@
+//! The two sides of a call and the requests a B2BUA builds for them (RFC 3261 §12, §13, §15).
+
+use bytes::Bytes;
+use sip::header::NameAddr;
+use sip::{HeaderAccess, HeaderName, Headers, Method, Request, Response, StatusCode, Uri, SIP_2_0};
+use sip_proto::path::Path;
+use sip_proto::tx::TxId;
+
+/// Where the B2BUA may send the callee leg: a registered contact and the path that reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Request-URI: the registered Contact.
+    pub uri: Uri,
+    /// Listener, peer address, transport, zone and flow that reach the device.
+    pub path: Path,
+}
+
+/// The dialog state one side of the B2BUA keeps (RFC 3261 §12.1).
+#[derive(Debug, Clone)]
+pub(crate) struct Dialog {
+    pub(crate) call_id: String,
+    pub(crate) local_tag: String,
+    pub(crate) remote_tag: Option<String>,
+    /// Our From/To URI on this side.
+    pub(crate) local_uri: String,
+    /// The peer's From/To URI on this side.
+    pub(crate) remote_uri: String,
+    /// Where in-dialog requests go: the peer's Contact (its remote target).
+    pub(crate) remote_target: Option<Uri>,
+    pub(crate) local_cseq: u32,
+    pub(crate) path: Path,
+}
+
+impl Dialog {
+    /// A request inside this dialog, with a fresh Via branch, over the dialog's path.
+    pub(crate) fn request(
+        &mut self,
+        method: Method,
+        branch: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Request {
+        if method != Method::Ack {
+            self.local_cseq += 1;
+        }
+        let uri = self.remote_target.clone().unwrap_or_else(|| {
+            Uri::parse(&self.remote_uri).unwrap_or(Uri::Other {
+                scheme: "sip".into(),
+                raw: self.remote_uri.clone(),
+            })
+        });
+        let mut h = Headers::new();
+        h.push(HeaderName::Via, via(&self.path, branch));
+        h.push(HeaderName::MaxForwards, "70");
+        h.push(
+            HeaderName::From,
+            format!("<{}>;tag={}", self.local_uri, self.local_tag),
+        );
+        let to_tag = self
+            .remote_tag
+            .as_deref()
+            .map(|t| format!(";tag={t}"))
+            .unwrap_or_default();
+        h.push(HeaderName::To, format!("<{}>{to_tag}", self.remote_uri));
+        h.push(HeaderName::CallId, self.call_id.clone());
+        h.push(HeaderName::CSeq, format!("{} {}", self.local_cseq, method));
+        h.push(HeaderName::Contact, contact(&self.path));
+        let body = match body {
+            Some((ct, b)) => {
+                h.push(HeaderName::ContentType, ct);
+                b
+            }
+            None => Bytes::new(),
+        };
+        h.push(HeaderName::ContentLength, body.len().to_string());
+        Request {
+            method,
+            uri,
+            version: SIP_2_0.into(),
+            headers: h,
+            body,
+        }
+    }
+}
+
+/// The caller's side: our server transaction for its INVITE and the dialog we answer with.
+#[derive(Debug, Clone)]
+pub(crate) struct CallerLeg {
+    pub(crate) invite_tx: TxId,
+    pub(crate) invite: Request,
+    pub(crate) dialog: Dialog,
+    /// A final response has been sent on the INVITE transaction.
+    pub(crate) answered: bool,
+}
+
+impl CallerLeg {
+    /// A response to the caller's INVITE with our tag and Contact, carrying `body` if any.
+    pub(crate) fn response(&self, status: StatusCode, body: Option<(&str, Bytes)>) -> Response {
+        let mut r = Response::for_request(&self.invite, status, Some(&self.dialog.local_tag));
+        if status.as_u16() > 100 && status.as_u16() < 300 {
+            r.headers
+                .push(HeaderName::Contact, contact(&self.dialog.path));
+        }
+        match body {
+            Some((ct, b)) => r.with_body(ct, b),
+            None => r,
+        }
+    }
+}
+
+/// One fork of the callee's side: a client INVITE transaction to one contact.
+#[derive(Debug, Clone)]
+pub(crate) struct CalleeBranch {
+    pub(crate) invite_tx: TxId,
+    /// The INVITE as sent (CANCEL copies its Request-URI, Via and CSeq number, §9.1).
+    pub(crate) invite: Request,
+    pub(crate) dialog: Dialog,
+    pub(crate) state: BranchState,
+}
+
+/// Where one fork stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BranchState {
+    /// Sent, nothing heard yet.
+    Calling,
+    /// A provisional response came: it may be cancelled.
+    Proceeding,
+    /// Answered with 2xx.
+    Answered,
+    /// Failed, cancelled or timed out.
+    Done,
+}
+
+impl CalleeBranch {
+    /// The CANCEL for this fork (RFC 3261 §9.1: same Request-URI, Call-ID, From, To, CSeq number
+    /// and top Via as the INVITE).
+    pub(crate) fn cancel(&self) -> Request {
+        let mut h = Headers::new();
+        for name in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+        ] {
+            if let Some(v) = self.invite.headers.get(&name) {
+                h.push(name, v);
+            }
+        }
+        h.push(HeaderName::MaxForwards, "70");
+        let seq = self.invite.cseq().map(|c| c.seq).unwrap_or(1);
+        h.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+        h.push(HeaderName::ContentLength, "0");
+        Request {
+            method: Method::Cancel,
+            uri: self.invite.uri.clone(),
+            version: SIP_2_0.into(),
+            headers: h,
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// Our Via for a request leaving over `path`.
+pub(crate) fn via(path: &Path, branch: &str) -> String {
+    format!(
+        "SIP/2.0/{} {};branch={branch};rport",
+        path.transport.via_name(),
+        path.local
+    )
+}
+
+/// Our Contact on the listener of `path` (the device sends in-dialog requests there).
+pub(crate) fn contact(path: &Path) -> String {
+    match path.transport {
+        sip_proto::path::Transport::Udp => format!("<sip:homeline@{}>", path.local),
+        t => format!("<sip:homeline@{};transport={}>", path.local, t.as_str()),
+    }
+}
+
+/// The body of a message with its Content-Type, if it has one.
+pub(crate) fn body_of(headers: &Headers, body: &Bytes) -> Option<(String, Bytes)> {
+    if body.is_empty() {
+        return None;
+    }
+    let ct = headers
+        .get(&HeaderName::ContentType)
+        .unwrap_or("application/sdp")
+        .to_string();
+    Some((ct, body.clone()))
+}
+
+/// The remote target (Contact URI) of a request or response, if it names one.
+pub(crate) fn remote_target(headers: &Headers) -> Option<Uri> {
+    let v = headers.values(&HeaderName::Contact).next()?;
+    NameAddr::parse(v).ok().map(|n| n.uri)
+}

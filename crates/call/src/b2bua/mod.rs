@@ -1,0 +1,554 @@
+//! The B2BUA core, sans-IO: each call is two dialogs, the caller's and the callee's, joined
+//! here; nothing from one side's Via, Contact, Record-Route or Call-ID reaches the other
+//! (topology hiding, RFC 3261 §12 / RFC 5853 §3.1).
+//!
+//! Driven by the `net` crate with transaction events (RFC 3261 §17); it sends through the
+//! [`TxLayer`] it is handed on each call, so both stay plain structs without I/O. This first cut
+//! carries basic calls: INVITE with forking to every contact of the callee (first 2xx wins, the
+//! other forks are cancelled, a late 2xx is acknowledged and hung up), provisional responses
+//! with their SDP, CANCEL (200 + 487), BYE from either side, failures and timeouts mapped to the
+//! caller. Re-INVITE, UPDATE, REFER, PRACK, session timers and media anchoring come next.
+
+mod leg;
+
+pub use leg::Target;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use sip::{HeaderAccess, HeaderName, Method, Request, Response, StatusCode};
+use sip_proto::path::Path;
+use sip_proto::tx::{TxId, TxLayer};
+
+use leg::{body_of, remote_target, BranchState, CalleeBranch, CallerLeg, Dialog};
+
+/// Identifies one call for the I/O layer and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallRef(pub u64);
+
+/// Settings of the call core.
+#[derive(Debug, Clone)]
+pub struct B2buaConfig {
+    /// Host part of the From/To URIs homeline writes on the callee's side.
+    pub domain: String,
+}
+
+impl Default for B2buaConfig {
+    fn default() -> Self {
+        B2buaConfig {
+            domain: "homeline".into(),
+        }
+    }
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller hung up (BYE) or cancelled.
+    CallerHungUp,
+    /// The callee hung up.
+    CalleeHungUp,
+    /// The call never connected; the caller got this status.
+    Failed(StatusCode),
+}
+
+/// What the call core reports (logs, counters, later the relay).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// A call was placed towards `forks` contacts.
+    Started {
+        /// The call.
+        call: CallRef,
+        /// Calling station.
+        caller: String,
+        /// Called number.
+        callee: String,
+        /// Contacts rung.
+        forks: usize,
+    },
+    /// A contact answered.
+    Answered {
+        /// The call.
+        call: CallRef,
+    },
+    /// The call is over.
+    Ended {
+        /// The call.
+        call: CallRef,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// Which side of a call a transaction or dialog belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Callee(usize),
+}
+
+#[derive(Debug)]
+struct Call {
+    caller: CallerLeg,
+    branches: Vec<CalleeBranch>,
+    winner: Option<usize>,
+    /// Best failure seen so far from a fork, for when every fork has failed.
+    failure: Option<StatusCode>,
+}
+
+/// The B2BUA: every call in progress.
+#[derive(Debug)]
+pub struct B2bua {
+    config: B2buaConfig,
+    calls: HashMap<CallRef, Call>,
+    by_tx: HashMap<TxId, (CallRef, Side)>,
+    /// (Call-ID, our tag) of each side's dialog.
+    by_dialog: HashMap<(String, String), (CallRef, Side)>,
+    next: u64,
+    rng: rand::rngs::StdRng,
+    events: VecDeque<CallEvent>,
+}
+
+impl B2bua {
+    /// An empty call core; `seed` feeds tags and Call-IDs.
+    pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
+        B2bua {
+            config,
+            calls: HashMap::new(),
+            by_tx: HashMap::new(),
+            by_dialog: HashMap::new(),
+            next: 0,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Calls in progress.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True when no call is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// A new INVITE (no To tag) on server transaction `tx`. `caller` is the calling station;
+    /// `targets` are the callee's contacts, or the status to refuse with (404 unknown number,
+    /// 480 not registered, 403 by policy) as the I/O layer decided.
+    #[allow(clippy::too_many_arguments)] // the facts of one incoming call, gathered by the driver
+    pub fn handle_invite(
+        &mut self,
+        txl: &mut TxLayer,
+        now: Instant,
+        tx: TxId,
+        req: Request,
+        path: Path,
+        caller: &str,
+        callee: &str,
+        targets: Result<Vec<Target>, StatusCode>,
+    ) {
+        let local_tag = self.token();
+        let targets = match targets {
+            Ok(t) if t.is_empty() => Err(StatusCode::TEMPORARILY_UNAVAILABLE),
+            other => other,
+        };
+        let targets = match targets {
+            Ok(t) => t,
+            Err(status) => {
+                txl.respond(
+                    now,
+                    tx,
+                    Response::for_request(&req, status, Some(&local_tag)),
+                );
+                return;
+            }
+        };
+        let call = CallRef(self.next);
+        self.next += 1;
+        let caller_dialog = Dialog {
+            call_id: req.call_id().unwrap_or_default().to_string(),
+            local_tag: local_tag.clone(),
+            remote_tag: req.from().and_then(|f| f.tag()),
+            local_uri: req.to().map(|t| t.uri.to_string()).unwrap_or_default(),
+            remote_uri: req.from().map(|f| f.uri.to_string()).unwrap_or_default(),
+            remote_target: remote_target(&req.headers),
+            local_cseq: 0,
+            path,
+        };
+        let caller_leg = CallerLeg {
+            invite_tx: tx,
+            invite: req,
+            dialog: caller_dialog,
+            answered: false,
+        };
+        txl.respond(now, tx, caller_leg.response(StatusCode::TRYING, None));
+        let body = body_of(&caller_leg.invite.headers, &caller_leg.invite.body);
+        let hops = caller_leg
+            .invite
+            .max_forwards()
+            .unwrap_or(70)
+            .saturating_sub(1)
+            .max(1);
+        let mut branches = Vec::with_capacity(targets.len());
+        for (i, target) in targets.into_iter().enumerate() {
+            let mut dialog = Dialog {
+                call_id: format!("{}@homeline", self.token()),
+                local_tag: self.token(),
+                remote_tag: None,
+                local_uri: format!("sip:{caller}@{}", self.config.domain),
+                remote_uri: format!("sip:{callee}@{}", self.config.domain),
+                remote_target: Some(target.uri.clone()),
+                local_cseq: 0,
+                path: target.path,
+            };
+            let branch = txl.new_branch();
+            let mut invite = dialog.request(
+                Method::Invite,
+                &branch,
+                body.as_ref().map(|(ct, b)| (ct.as_str(), b.clone())),
+            );
+            invite
+                .headers
+                .set(HeaderName::MaxForwards, hops.to_string());
+            if let Some(name) = caller_leg.invite.from().and_then(|f| f.display) {
+                let from = invite
+                    .headers
+                    .get(&HeaderName::From)
+                    .unwrap_or_default()
+                    .to_string();
+                invite
+                    .headers
+                    .set(HeaderName::From, format!("{name} {from}"));
+            }
+            let btx = txl.send_request(now, invite.clone(), target.path);
+            self.by_tx.insert(btx, (call, Side::Callee(i)));
+            self.by_dialog.insert(
+                (dialog.call_id.clone(), dialog.local_tag.clone()),
+                (call, Side::Callee(i)),
+            );
+            branches.push(CalleeBranch {
+                invite_tx: btx,
+                invite,
+                dialog,
+                state: BranchState::Calling,
+            });
+        }
+        self.by_tx.insert(tx, (call, Side::Caller));
+        self.by_dialog.insert(
+            (
+                caller_leg.dialog.call_id.clone(),
+                caller_leg.dialog.local_tag.clone(),
+            ),
+            (call, Side::Caller),
+        );
+        self.events.push_back(CallEvent::Started {
+            call,
+            caller: caller.to_string(),
+            callee: callee.to_string(),
+            forks: branches.len(),
+        });
+        self.calls.insert(
+            call,
+            Call {
+                caller: caller_leg,
+                branches,
+                winner: None,
+                failure: None,
+            },
+        );
+    }
+
+    /// A response on a client transaction. Returns false when it is not one of ours.
+    pub fn handle_response(
+        &mut self,
+        txl: &mut TxLayer,
+        now: Instant,
+        tx: TxId,
+        resp: Response,
+    ) -> bool {
+        let Some(&(call_ref, Side::Callee(i))) = self.by_tx.get(&tx) else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return false;
+        };
+        let status = resp.status;
+        if status.as_u16() == 100 {
+            return true;
+        }
+        let branch = &mut call.branches[i];
+        if let Some(tag) = resp.to().and_then(|t| t.tag()) {
+            branch.dialog.remote_tag = Some(tag);
+        }
+        if let Some(target) = remote_target(&resp.headers) {
+            branch.dialog.remote_target = Some(target);
+        }
+        let body = body_of(&resp.headers, &resp.body);
+        if status.is_provisional() {
+            if branch.state == BranchState::Calling {
+                branch.state = BranchState::Proceeding;
+            }
+            if !call.caller.answered && call.winner.is_none() {
+                let r = call.caller.response(status, with(&body));
+                txl.respond(now, call.caller.invite_tx, r);
+            }
+            return true;
+        }
+        if status.is_success() {
+            // Every 2xx is acknowledged, including retransmissions and late forks (§13.2.2.4).
+            let ack_branch = txl.new_branch();
+            let ack = branch.dialog.request(Method::Ack, &ack_branch, None);
+            txl.send_request(now, ack, branch.dialog.path);
+            match call.winner {
+                Some(w) if w == i => {}
+                Some(_) => {
+                    // A second fork answered too late: hang it up.
+                    branch.state = BranchState::Done;
+                    let bye_branch = txl.new_branch();
+                    let bye = branch.dialog.request(Method::Bye, &bye_branch, None);
+                    txl.send_request(now, bye, branch.dialog.path);
+                }
+                None if call.caller.answered => {
+                    // The caller cancelled meanwhile: this answer is hung up at once.
+                    branch.state = BranchState::Done;
+                    let bye_branch = txl.new_branch();
+                    let bye = branch.dialog.request(Method::Bye, &bye_branch, None);
+                    txl.send_request(now, bye, branch.dialog.path);
+                }
+                None => {
+                    branch.state = BranchState::Answered;
+                    call.winner = Some(i);
+                    call.caller.answered = true;
+                    let r = call.caller.response(status, with(&body));
+                    txl.respond(now, call.caller.invite_tx, r);
+                    for (j, other) in call.branches.iter_mut().enumerate() {
+                        if j != i
+                            && matches!(other.state, BranchState::Calling | BranchState::Proceeding)
+                        {
+                            other.state = BranchState::Done;
+                            txl.send_request(now, other.cancel(), other.dialog.path);
+                        }
+                    }
+                    self.events
+                        .push_back(CallEvent::Answered { call: call_ref });
+                }
+            }
+            return true;
+        }
+        branch.state = BranchState::Done;
+        call.failure = Some(better_failure(call.failure, status));
+        self.finish_if_all_failed(txl, now, call_ref);
+        true
+    }
+
+    /// A client transaction timed out (Timer B/F): that fork failed with 408.
+    pub fn handle_timed_out(&mut self, txl: &mut TxLayer, now: Instant, tx: TxId) -> bool {
+        let Some(&(call_ref, Side::Callee(i))) = self.by_tx.get(&tx) else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return false;
+        };
+        if call.branches[i].state == BranchState::Answered {
+            return true;
+        }
+        call.branches[i].state = BranchState::Done;
+        call.failure = Some(better_failure(call.failure, StatusCode::REQUEST_TIMEOUT));
+        self.finish_if_all_failed(txl, now, call_ref);
+        true
+    }
+
+    /// A CANCEL for server INVITE transaction `invite` (RFC 3261 §9.2): 200 to the CANCEL,
+    /// 487 to the INVITE, CANCEL to every fork still ringing. 481 when there is no such INVITE.
+    pub fn handle_cancel(
+        &mut self,
+        txl: &mut TxLayer,
+        now: Instant,
+        tx: TxId,
+        invite: Option<TxId>,
+        req: &Request,
+    ) {
+        let found = invite.and_then(|inv| self.by_tx.get(&inv).copied());
+        let Some((call_ref, Side::Caller)) = found else {
+            txl.respond(
+                now,
+                tx,
+                Response::for_request(req, StatusCode::CALL_DOES_NOT_EXIST, None),
+            );
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        txl.respond(
+            now,
+            tx,
+            Response::for_request(req, StatusCode::OK, Some(&call.caller.dialog.local_tag)),
+        );
+        if call.caller.answered {
+            return; // too late: the call stands (§9.2); the caller will send BYE
+        }
+        call.caller.answered = true;
+        txl.respond(
+            now,
+            call.caller.invite_tx,
+            call.caller.response(StatusCode::REQUEST_TERMINATED, None),
+        );
+        for b in call.branches.iter_mut() {
+            if matches!(b.state, BranchState::Calling | BranchState::Proceeding) {
+                b.state = BranchState::Done;
+                txl.send_request(now, b.cancel(), b.dialog.path);
+            }
+        }
+        self.end(call_ref, EndReason::CallerHungUp);
+    }
+
+    /// An ACK for a 2xx we sent to the caller: the caller's side is confirmed. The callee was
+    /// acknowledged when it answered, so nothing is forwarded.
+    pub fn handle_ack(&mut self, req: &Request) -> bool {
+        self.dialog_of(req).is_some()
+    }
+
+    /// A request inside a dialog (To tag present). Returns false when no call has the dialog,
+    /// so the driver can answer 481.
+    pub fn handle_in_dialog(
+        &mut self,
+        txl: &mut TxLayer,
+        now: Instant,
+        tx: TxId,
+        req: &Request,
+    ) -> bool {
+        let Some((call_ref, side)) = self.dialog_of(req) else {
+            return false;
+        };
+        match req.method {
+            Method::Bye => {
+                let Some(call) = self.calls.get_mut(&call_ref) else {
+                    return false;
+                };
+                let tag = match side {
+                    Side::Caller => call.caller.dialog.local_tag.clone(),
+                    Side::Callee(i) => call.branches[i].dialog.local_tag.clone(),
+                };
+                txl.respond(
+                    now,
+                    tx,
+                    Response::for_request(req, StatusCode::OK, Some(&tag)),
+                );
+                let other = match side {
+                    Side::Caller => call.winner.map(|w| &mut call.branches[w].dialog),
+                    Side::Callee(_) => Some(&mut call.caller.dialog),
+                };
+                if let Some(dialog) = other {
+                    let branch = txl.new_branch();
+                    let bye = dialog.request(Method::Bye, &branch, None);
+                    txl.send_request(now, bye, dialog.path);
+                }
+                let reason = if side == Side::Caller {
+                    EndReason::CallerHungUp
+                } else {
+                    EndReason::CalleeHungUp
+                };
+                self.end(call_ref, reason);
+            }
+            _ => {
+                // Mid-call changes (re-INVITE, UPDATE, INFO, REFER) are not carried yet: refuse
+                // them without touching the call (RFC 3261 §14.2 lets the call continue).
+                let status = if req.method == Method::Invite {
+                    StatusCode::NOT_ACCEPTABLE_HERE
+                } else {
+                    StatusCode::NOT_IMPLEMENTED
+                };
+                let mut r = Response::for_request(req, status, None);
+                r.headers.push(
+                    HeaderName::Warning,
+                    "399 homeline \"mid-call requests are not supported yet\"",
+                );
+                txl.respond(now, tx, r);
+            }
+        }
+        true
+    }
+
+    fn dialog_of(&self, req: &Request) -> Option<(CallRef, Side)> {
+        let call_id = req.call_id()?.to_string();
+        let our_tag = req.to()?.tag()?;
+        self.by_dialog.get(&(call_id, our_tag)).copied()
+    }
+
+    fn finish_if_all_failed(&mut self, txl: &mut TxLayer, now: Instant, call_ref: CallRef) {
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        if call.winner.is_some() || call.branches.iter().any(|b| b.state != BranchState::Done) {
+            return;
+        }
+        let status = call.failure.unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
+        if !call.caller.answered {
+            call.caller.answered = true;
+            txl.respond(
+                now,
+                call.caller.invite_tx,
+                call.caller.response(status, None),
+            );
+        }
+        self.end(call_ref, EndReason::Failed(status));
+    }
+
+    fn end(&mut self, call_ref: CallRef, reason: EndReason) {
+        let Some(call) = self.calls.remove(&call_ref) else {
+            return;
+        };
+        self.by_tx.remove(&call.caller.invite_tx);
+        self.by_dialog.remove(&(
+            call.caller.dialog.call_id.clone(),
+            call.caller.dialog.local_tag.clone(),
+        ));
+        for b in &call.branches {
+            self.by_tx.remove(&b.invite_tx);
+            self.by_dialog
+                .remove(&(b.dialog.call_id.clone(), b.dialog.local_tag.clone()));
+        }
+        self.events.push_back(CallEvent::Ended {
+            call: call_ref,
+            reason,
+        });
+    }
+
+    fn token(&mut self) -> String {
+        format!("{:016x}", self.rng.gen::<u64>())
+    }
+}
+
+/// Which failure the caller hears when every fork failed (RFC 3261 §16.7 step 6, simplified):
+/// a 6xx wins, then 486 Busy Here, then any other 4xx except 408, then 5xx, then 408.
+fn better_failure(current: Option<StatusCode>, new: StatusCode) -> StatusCode {
+    let rank = |s: StatusCode| match s.as_u16() {
+        600..=699 => 0,
+        486 => 1,
+        408 => 4,
+        400..=499 => 2,
+        500..=599 => 3,
+        _ => 5,
+    };
+    match current {
+        Some(c) if rank(c) <= rank(new) => c,
+        _ => new,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary origin for virtual time
+mod tests;
+
+/// A borrowed view of an owned body, as the response builders take it.
+fn with(b: &Option<(String, bytes::Bytes)>) -> Option<(&str, bytes::Bytes)> {
+    b.as_ref().map(|(ct, b)| (ct.as_str(), b.clone()))
+}

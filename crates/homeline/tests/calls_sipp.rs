@@ -1,0 +1,166 @@
+//! Calls through the B2BUA with SIPp on both ends (internal zone): INVITE/180/200/ACK/BYE,
+//! busy, unknown number, and a caller that is not registered from where it calls.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::{cli, free_port, Server, TempDir, Ua};
+
+const PW: &str = "Hl#kQ9vTz!mw";
+
+fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/sipp")).join(name)
+}
+
+/// A SIPp UAS from its built-in scenario (`uas`: 180, 200, waits for ACK and BYE), or `-sf`.
+fn uas(dir: &Path, port: u16, calls: usize, builtin: &str) -> Child {
+    Command::new("timeout")
+        .current_dir(dir)
+        .args([
+            "60",
+            "sipp",
+            "-sn",
+            builtin,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args([
+            "-m",
+            &calls.to_string(),
+            "-nostdin",
+            "-timeout",
+            "50s",
+            "-trace_err",
+            "-error_file",
+            "uas_err.log",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp (Debian package sip-tester)")
+}
+
+fn uac(
+    dir: &Path,
+    target: std::net::SocketAddr,
+    calls: usize,
+    caller: &str,
+    callee: &str,
+) -> (i32, String) {
+    let users = dir.join(format!("call-{caller}-{callee}.csv"));
+    std::fs::write(&users, format!("SEQUENTIAL\n{caller};{callee}\n")).unwrap();
+    let out = Command::new("timeout")
+        .current_dir(dir)
+        .args(["60", "sipp", &target.to_string(), "-sf"])
+        .arg(scenario("call_uac.xml"))
+        .arg("-inf")
+        .arg(&users)
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port().to_string(),
+            "-m",
+            &calls.to_string(),
+            "-r",
+            "20",
+        ])
+        .args([
+            "-nostdin",
+            "-timeout",
+            "40s",
+            "-timeout_error",
+            "-default_behaviors",
+            "all,-bye",
+        ])
+        .args(["-trace_err", "-error_file", "uac_err.log"])
+        .output()
+        .unwrap();
+    let errors = std::fs::read_to_string(dir.join("uac_err.log")).unwrap_or_default();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            &errors[..errors.len().min(3000)]
+        ),
+    )
+}
+
+fn setup(tag: &str) -> (TempDir, Server) {
+    let data = TempDir::new(tag);
+    for n in ["2001", "2002", "2003"] {
+        cli(&data.0, &["station", "add", n, "--password", PW]);
+    }
+    let server = Server::start(&data.0);
+    (data, server)
+}
+
+/// Registers `station` with its Contact pointing at `contact_port` on loopback.
+fn register(server: &Server, station: &str, contact_port: u16) {
+    let mut ua = Ua::new(server.internal);
+    let contact = format!("<sip:{station}@127.0.0.1:{contact_port}>");
+    let ok = ua.register_with_digest(station, PW, Some(&contact), Some(600));
+    assert_eq!(ok.status.as_u16(), 200, "{ok:?}");
+}
+
+#[test]
+fn rfc3261_13_calls_between_stations_through_the_b2bua() {
+    let (data, server) = setup("calls");
+    let uas_port = free_port();
+    register(&server, "2002", uas_port);
+    register(&server, "2001", free_port());
+    let mut callee = uas(&data.0, uas_port, 10, "uas");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (code, out) = uac(&data.0, server.internal, 10, "2001", "2002");
+    assert_eq!(code, 0, "{out}");
+    let status = callee.wait().unwrap();
+    assert!(
+        status.success(),
+        "callee SIPp failed: {:?}",
+        std::fs::read_to_string(data.0.join("uas_err.log"))
+    );
+}
+
+#[test]
+fn unknown_number_unregistered_callee_and_unregistered_caller_are_refused() {
+    let (data, server) = setup("calls-refused");
+    register(&server, "2001", free_port());
+    let mut ua = Ua::new(server.internal);
+    let invite = |to: &str, from: &str| {
+        format!(
+            "INVITE sip:{to}@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKr{to}{from}\r\nMax-Forwards: 70\r\nFrom: <sip:{from}@pbx>;tag=a\r\nTo: <sip:{to}@pbx>\r\nCall-ID: refused-{to}-{from}\r\nCSeq: 1 INVITE\r\nContact: <sip:{from}@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let first_final = |ua: &mut Ua, text: String| loop {
+        let r = ua.request(text.as_bytes());
+        if r.status.is_final() {
+            break r.status.as_u16();
+        }
+        let r = ua.recv().unwrap();
+        if r.status.is_final() {
+            break r.status.as_u16();
+        }
+    };
+    assert_eq!(
+        first_final(&mut ua, invite("9999", "2001")),
+        404,
+        "no such station, no trunk"
+    );
+    assert_eq!(
+        first_final(&mut ua, invite("2003", "2001")),
+        480,
+        "station known but not registered"
+    );
+    assert_eq!(
+        first_final(&mut ua, invite("2001", "2003")),
+        403,
+        "caller not registered from here"
+    );
+    let _ = data;
+}
