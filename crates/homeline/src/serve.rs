@@ -13,9 +13,11 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(file.log.level.as_deref().unwrap_or("info")))
         .context("log.level is not a valid filter")?;
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let config = file.net_config(ipv6_available())?;

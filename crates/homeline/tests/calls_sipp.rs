@@ -164,3 +164,60 @@ fn unknown_number_unregistered_callee_and_unregistered_caller_are_refused() {
     );
     let _ = data;
 }
+
+/// Toll fraud through a stolen remote phone: a station registered on the external zone may
+/// call stations and national numbers, never international or premium-rate ones.
+#[test]
+fn external_zone_class_of_service_refuses_international_and_premium() {
+    let data = TempDir::new("calls-cos");
+    cli(
+        &data.0,
+        &["station", "add", "2001", "--password", PW, "--sbc", "on"],
+    );
+    let server = Server::start(&data.0);
+    let mut ua = Ua::new(server.external);
+    let contact = format!("<sip:2001@{}>", ua.local());
+    assert_eq!(
+        ua.register_with_digest("2001", PW, Some(&contact), Some(120))
+            .status
+            .as_u16(),
+        200
+    );
+    let invite = |to: &str| {
+        format!(
+            "INVITE sip:{to}@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKcos{to}\r\nMax-Forwards: 70\r\nFrom: <sip:2001@pbx>;tag=a\r\nTo: <sip:{to}@pbx>\r\nCall-ID: cos-{to}\r\nCSeq: 1 INVITE\r\nContact: <sip:2001@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let final_response = |ua: &mut Ua, text: String| {
+        let mut r = ua.request(text.as_bytes());
+        while !r.status.is_final() {
+            r = ua.recv().unwrap();
+        }
+        r
+    };
+    for (dialled, what) in [
+        ("000442079460000", "international"),
+        ("+442079460000", "international"),
+        ("009001234567", "premium"),
+    ] {
+        let r = final_response(&mut ua, invite(dialled));
+        assert_eq!(r.status.as_u16(), 403, "{what} {dialled}: {r:?}");
+        assert!(r.reason.contains("class of service"), "{}", r.reason);
+    }
+    // A national number (trunk access code 0, then 089...) passes class of service and then
+    // finds no trunk: 404 with a Warning.
+    let r = final_response(&mut ua, invite("00891234567"));
+    assert_eq!(r.status.as_u16(), 404);
+    assert!(r
+        .headers
+        .get(&sip::HeaderName::Warning)
+        .unwrap()
+        .contains("trunk"));
+    let log = server.drain_log().join("\n");
+    assert!(
+        log.contains("call refused by class of service")
+            && log.contains("station=2001")
+            && log.contains("zone=external"),
+        "{log}"
+    );
+}

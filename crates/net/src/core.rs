@@ -160,6 +160,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         flows: HashMap::new(),
         writer: store.binding_writer(),
         calls: B2bua::new(B2buaConfig::default(), rand::random()),
+        plan: policy::NumberingPlan::default(),
         stats: stats.clone(),
         max_message: config.max_message,
         tags: 0,
@@ -206,6 +207,7 @@ struct Core {
     flows: HashMap<FlowId, mpsc::UnboundedSender<Bytes>>,
     writer: BindingWriter,
     calls: B2bua,
+    plan: policy::NumberingPlan,
     stats: Arc<Stats>,
     max_message: usize,
     tags: u64,
@@ -449,6 +451,32 @@ impl Core {
             _ => None,
         }
         .unwrap_or_default();
+        if !self.stations.contains_key(&callee) {
+            // Not a station: class of service decides before any route is looked for, so toll
+            // fraud through a stolen remote phone is refused with a reason, not just unrouted.
+            let class = match path.zone {
+                Zone::External => policy::CosClass::default_external(),
+                Zone::Internal => policy::CosClass::default_internal(),
+            };
+            let verdict = policy::check_call(&class, &callee, &self.plan);
+            let resp = match verdict {
+                Err(refusal) => {
+                    info!(station = %caller, zone = %path.zone, class = %refusal.class_name(), rule = %refusal.rule(), "call refused by class of service");
+                    debug!(dialled = %callee, "call refused by class of service (number)");
+                    let status = StatusCode::new(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+                    let mut r = Response::for_request(&req, status, Some(&tag));
+                    r.reason = refusal.reason_phrase();
+                    r
+                }
+                // The dial plan's hook: trunks come later, so an outside number has no route.
+                Ok(_) => with_warning(
+                    Response::for_request(&req, StatusCode::NOT_FOUND, Some(&tag)),
+                    "no route: numbers outside the office need a trunk, and none is configured",
+                ),
+            };
+            self.tx.respond(now, tx, resp);
+            return;
+        }
         let targets = if self.stations.contains_key(&callee) {
             Ok(self
                 .registrar
