@@ -417,9 +417,11 @@ impl Core {
         }
     }
 
-    /// A new call. The caller must be a station registered from the address the INVITE came
-    /// from (digest for INVITE comes with the next step); the callee is looked up among the
-    /// stations and its bindings.
+    /// A new call. The caller must be a station registered from where the INVITE came from: the
+    /// same NAT mapping (or connection) on the external zone, the same address on the internal
+    /// one. Digest authentication of INVITE (407) is the next step; until then this is the
+    /// trust rule. The callee is looked up among the stations and their bindings; a number that
+    /// is no station goes through class of service first.
     fn handle_invite(&mut self, now: Instant, tx: TxId, req: Request, path: Path) {
         let tag = self.next_tag();
         if let Some(resp) = uas::precheck(&req, &tag) {
@@ -431,10 +433,17 @@ impl Core {
             .and_then(|f| f.uri.as_sip().and_then(|u| u.user_unescaped()))
             .and_then(|u| String::from_utf8(u).ok());
         let registered_here = caller.as_ref().is_some_and(|c| {
-            self.registrar
-                .bindings(&Aor(c.clone()))
-                .iter()
-                .any(|b| b.zone == path.zone && b.source.ip() == path.remote.ip())
+            self.registrar.bindings(&Aor(c.clone())).iter().any(|b| {
+                // From the Internet only the exact NAT mapping (or flow) the phone registered
+                // over counts; on the office LAN its address does.
+                b.zone == path.zone
+                    && match path.zone {
+                        Zone::External => {
+                            b.source == path.remote || (b.flow.is_some() && b.flow == path.flow)
+                        }
+                        Zone::Internal => b.source.ip() == path.remote.ip(),
+                    }
+            })
         });
         let Some(caller) = caller.filter(|_| registered_here) else {
             debug!(remote = %path.remote, "INVITE from an address with no registration of its station");
