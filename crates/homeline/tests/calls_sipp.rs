@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{cli, free_port, Server, TempDir, Ua};
+use common::{cli, free_port, invite_final, Server, TempDir, Ua};
 
 const PW: &str = "Hl#kQ9vTz!mw";
 
@@ -53,7 +53,7 @@ fn uac(
     callee: &str,
 ) -> (i32, String) {
     let users = dir.join(format!("call-{caller}-{callee}.csv"));
-    std::fs::write(&users, format!("SEQUENTIAL\n{caller};{callee}\n")).unwrap();
+    std::fs::write(&users, format!("SEQUENTIAL\n{caller};{callee};{PW}\n")).unwrap();
     let out = Command::new("timeout")
         .current_dir(dir)
         .args(["60", "sipp", &target.to_string(), "-sf"])
@@ -128,41 +128,32 @@ fn rfc3261_13_calls_between_stations_through_the_b2bua() {
 }
 
 #[test]
-fn unknown_number_unregistered_callee_and_unregistered_caller_are_refused() {
-    let (data, server) = setup("calls-refused");
+fn unknown_number_unregistered_callee_and_bad_credentials_are_refused() {
+    let (_data, server) = setup("calls-refused");
     register(&server, "2001", free_port());
-    let mut ua = Ua::new(server.internal);
-    let invite = |to: &str, from: &str| {
-        format!(
-            "INVITE sip:{to}@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKr{to}{from}\r\nMax-Forwards: 70\r\nFrom: <sip:{from}@pbx>;tag=a\r\nTo: <sip:{to}@pbx>\r\nCall-ID: refused-{to}-{from}\r\nCSeq: 1 INVITE\r\nContact: <sip:{from}@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
-        )
-    };
-    let first_final = |ua: &mut Ua, text: String| loop {
-        let r = ua.request(text.as_bytes());
-        if r.status.is_final() {
-            break r.status.as_u16();
-        }
-        let r = ua.recv().unwrap();
-        if r.status.is_final() {
-            break r.status.as_u16();
-        }
-    };
+    let ua = Ua::new(server.internal);
     assert_eq!(
-        first_final(&mut ua, invite("9999", "2001")),
+        invite_final(&ua, "9999", "2001", PW).status.as_u16(),
         404,
         "no such station, no trunk"
     );
     assert_eq!(
-        first_final(&mut ua, invite("2003", "2001")),
+        invite_final(&ua, "2003", "2001", PW).status.as_u16(),
         480,
         "station known but not registered"
     );
     assert_eq!(
-        first_final(&mut ua, invite("2001", "2003")),
+        invite_final(&ua, "2002", "2001", "Wrong#Passw0rd")
+            .status
+            .as_u16(),
         403,
-        "caller not registered from here"
+        "wrong password"
     );
-    let _ = data;
+    assert_eq!(
+        invite_final(&ua, "2002", "7777", PW).status.as_u16(),
+        403,
+        "unknown caller: challenged, then 403"
+    );
 }
 
 /// Toll fraud through a stolen remote phone: a station registered on the external zone may
@@ -183,30 +174,19 @@ fn external_zone_class_of_service_refuses_international_and_premium() {
             .as_u16(),
         200
     );
-    let invite = |to: &str| {
-        format!(
-            "INVITE sip:{to}@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKcos{to}\r\nMax-Forwards: 70\r\nFrom: <sip:2001@pbx>;tag=a\r\nTo: <sip:{to}@pbx>\r\nCall-ID: cos-{to}\r\nCSeq: 1 INVITE\r\nContact: <sip:2001@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
-        )
-    };
-    let final_response = |ua: &mut Ua, text: String| {
-        let mut r = ua.request(text.as_bytes());
-        while !r.status.is_final() {
-            r = ua.recv().unwrap();
-        }
-        r
-    };
+    let final_response = |ua: &mut Ua, to: &str| invite_final(ua, to, "2001", PW);
     for (dialled, what) in [
         ("000442079460000", "international"),
         ("+442079460000", "international"),
         ("009001234567", "premium"),
     ] {
-        let r = final_response(&mut ua, invite(dialled));
+        let r = final_response(&mut ua, dialled);
         assert_eq!(r.status.as_u16(), 403, "{what} {dialled}: {r:?}");
         assert!(r.reason.contains("class of service"), "{}", r.reason);
     }
     // A national number (trunk access code 0, then 089...) passes class of service and then
     // finds no trunk: 404 with a Warning.
-    let r = final_response(&mut ua, invite("00891234567"));
+    let r = final_response(&mut ua, "00891234567");
     assert_eq!(r.status.as_u16(), 404);
     assert!(r
         .headers

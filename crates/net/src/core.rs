@@ -15,7 +15,7 @@ use sip::{
     Message, Method, Request, Response, StatusCode,
 };
 use sip_proto::path::{FlowId, Path, Transmit, Transport};
-use sip_proto::registrar::{Aor, Registrar, RegistrarEvent};
+use sip_proto::registrar::{Aor, Registrar, RegistrarEvent, RequestAuth};
 use sip_proto::tx::{stamp_received, TxConfig, TxEvent, TxId, TxLayer};
 use sip_proto::uas;
 use store::{BindingWriter, Store};
@@ -417,11 +417,9 @@ impl Core {
         }
     }
 
-    /// A new call. The caller must be a station registered from where the INVITE came from: the
-    /// same NAT mapping (or connection) on the external zone, the same address on the internal
-    /// one. Digest authentication of INVITE (407) is the next step; until then this is the
-    /// trust rule. The callee is looked up among the stations and their bindings; a number that
-    /// is no station goes through class of service first.
+    /// A new call. The caller (From) must be a station and authenticate with digest (407) under
+    /// the registrar's zone rules; the callee is looked up among the stations and their
+    /// bindings; a number that is no station goes through class of service first.
     fn handle_invite(&mut self, now: Instant, tx: TxId, req: Request, path: Path) {
         let tag = self.next_tag();
         if let Some(resp) = uas::precheck(&req, &tag) {
@@ -432,28 +430,30 @@ impl Core {
             .from()
             .and_then(|f| f.uri.as_sip().and_then(|u| u.user_unescaped()))
             .and_then(|u| String::from_utf8(u).ok());
-        let registered_here = caller.as_ref().is_some_and(|c| {
-            self.registrar.bindings(&Aor(c.clone())).iter().any(|b| {
-                // From the Internet only the exact NAT mapping (or flow) the phone registered
-                // over counts; on the office LAN its address does.
-                b.zone == path.zone
-                    && match path.zone {
-                        Zone::External => {
-                            b.source == path.remote || (b.flow.is_some() && b.flow == path.flow)
-                        }
-                        Zone::Internal => b.source.ip() == path.remote.ip(),
-                    }
-            })
-        });
-        let Some(caller) = caller.filter(|_| registered_here) else {
-            debug!(remote = %path.remote, "INVITE from an address with no registration of its station");
+        let Some(caller) = caller else {
             let resp = with_warning(
                 Response::for_request(&req, StatusCode::FORBIDDEN, Some(&tag)),
-                "caller not registered from this address",
+                "From must name a station",
             );
             self.tx.respond(now, tx, resp);
             return;
         };
+        // The caller proves who it is with digest (407), under the registrar's zone rules.
+        let station = self.stations.get(&caller).cloned();
+        match self.registrar.authorize_request(
+            now,
+            &req,
+            &path,
+            &Aor(caller.clone()),
+            station.as_ref(),
+            &tag,
+        ) {
+            RequestAuth::Accepted => {}
+            RequestAuth::Refused(resp) => {
+                self.tx.respond(now, tx, resp);
+                return;
+            }
+        }
         let callee = match &req.uri {
             sip::Uri::Sip(u) => u.user_unescaped().and_then(|u| String::from_utf8(u).ok()),
             sip::Uri::Tel(t) => Some(t.digits()),
@@ -569,8 +569,8 @@ impl Core {
                 reason,
             } => {
                 Stats::bump(&self.stats.auth_failed);
-                info!(%zone, ?reason, "registration refused");
-                debug!(aor = %aor.0, %source, "registration refused (details)");
+                info!(%zone, ?reason, "authentication refused");
+                debug!(aor = %aor.0, %source, "authentication refused (details)");
             }
         }
     }

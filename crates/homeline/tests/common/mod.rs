@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sip::digest::{self, Algorithm};
 use sip::header::AuthParams;
-use sip::{parse_datagram, HeaderName, Message, Response};
+use sip::{parse_datagram, HeaderAccess, HeaderName, Message, Response};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_homeline");
 
@@ -247,9 +247,88 @@ impl Ua {
 
 /// An Authorization value answering the SHA-256 challenge of `challenge`.
 pub fn authorization(challenge: &Response, user: &str, password: &str, uri: &str) -> String {
+    digest_answer(
+        challenge,
+        &HeaderName::WwwAuthenticate,
+        "REGISTER",
+        user,
+        password,
+        uri,
+    )
+}
+
+/// Sends an INVITE from `from` to `to` (no body), answers a 407 with digest, and returns the
+/// final response to the authenticated INVITE (or the first final one if it is not 407).
+pub fn invite_final(ua: &Ua, to: &str, from: &str, password: &str) -> Response {
+    let server = ua.server;
+    let local = ua.local();
+    let uri = format!("sip:{to}@{server}");
+    let msg = |method: &str, cseq: u32, branch: &str, to_tag: &str, auth: Option<&str>| {
+        let auth = auth
+            .map(|a| format!("Proxy-Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:{from}@{server}>;tag=inv{from}\r\nTo: <sip:{to}@{server}>{to_tag}\r\nCall-ID: inv-{from}-{to}-{local}\r\nCSeq: {cseq} {method}\r\nContact: <sip:{from}@{local}>\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let final_of = |cseq: u32| loop {
+        let r = ua.recv().expect("a response");
+        if r.status.is_final() && r.cseq().map(|c| c.seq) == Some(cseq) {
+            break r;
+        }
+    };
+    let b1 = format!("z9hG4bKi1{from}{to}");
+    ua.sock
+        .send_to(msg("INVITE", 1, &b1, "", None).as_bytes(), server)
+        .unwrap();
+    let first = final_of(1);
+    if first.status.as_u16() != 407 {
+        return first;
+    }
+    let tag = first
+        .to()
+        .and_then(|t| t.tag())
+        .map(|t| format!(";tag={t}"))
+        .unwrap_or_default();
+    ua.sock
+        .send_to(msg("ACK", 1, &b1, &tag, None).as_bytes(), server)
+        .unwrap();
+    let auth = digest_answer(
+        &first,
+        &HeaderName::ProxyAuthenticate,
+        "INVITE",
+        from,
+        password,
+        &uri,
+    );
+    ua.sock
+        .send_to(
+            msg(
+                "INVITE",
+                2,
+                &format!("z9hG4bKi2{from}{to}"),
+                "",
+                Some(&auth),
+            )
+            .as_bytes(),
+            server,
+        )
+        .unwrap();
+    final_of(2)
+}
+
+/// A digest answer to the SHA-256 challenge found in `header` of `challenge`.
+pub fn digest_answer(
+    challenge: &Response,
+    header: &HeaderName,
+    method: &str,
+    user: &str,
+    password: &str,
+    uri: &str,
+) -> String {
     let ch = challenge
         .headers
-        .get_all(&HeaderName::WwwAuthenticate)
+        .get_all(header)
         .filter_map(AuthParams::parse)
         .find(|p| p.get("algorithm") == Some("SHA-256"))
         .expect("a SHA-256 challenge");
@@ -263,7 +342,7 @@ pub fn authorization(challenge: &Response, user: &str, password: &str, uri: &str
         Some("00000001"),
         Some("abc123"),
         Some("auth"),
-        "REGISTER",
+        method,
         uri,
     );
     format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"abc123\"")

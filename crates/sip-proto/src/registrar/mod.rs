@@ -170,6 +170,30 @@ impl Registrar {
         String::from_utf8(user).ok().map(Aor)
     }
 
+    /// Authenticates a request other than REGISTER (an INVITE) from `user` with 407 and
+    /// Proxy-Authorization (RFC 3261 §22.3), under the same zone rules as registration: on the
+    /// external zone only SBC stations, and every refusal looks the same.
+    pub fn authorize_request(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        path: &Path,
+        user: &Aor,
+        station: Option<&StationCredentials>,
+        to_tag: &str,
+    ) -> RequestAuth {
+        let refuse = |status| Response::for_request(req, status, Some(to_tag));
+        match self.authenticate(now, req, path, user, station, AuthKind::Proxy) {
+            AuthOutcome::Accepted => RequestAuth::Accepted,
+            AuthOutcome::Challenge { stale } => {
+                let mut resp = refuse(StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+                self.add_challenges(&mut resp, now, stale, AuthKind::Proxy);
+                RequestAuth::Refused(resp)
+            }
+            AuthOutcome::Forbidden => RequestAuth::Refused(refuse(StatusCode::FORBIDDEN)),
+        }
+    }
+
     /// Handles one REGISTER. `station` is the station named by [`Registrar::aor_of`], if any.
     pub fn handle_register(
         &mut self,
@@ -191,11 +215,11 @@ impl Registrar {
                 "To must be a sip: or sips: AOR with a user part",
             );
         };
-        match self.authenticate(now, req, path, &aor, station) {
+        match self.authenticate(now, req, path, &aor, station, AuthKind::Registrar) {
             AuthOutcome::Accepted => {}
             AuthOutcome::Challenge { stale } => {
                 let mut resp = reply(StatusCode::UNAUTHORIZED);
-                self.add_challenges(&mut resp, now, stale);
+                self.add_challenges(&mut resp, now, stale, AuthKind::Registrar);
                 return resp;
             }
             AuthOutcome::Forbidden => return reply(StatusCode::FORBIDDEN),
@@ -218,6 +242,38 @@ impl Registrar {
             Err(BindingError::OutOfOrder) => reply(StatusCode::SERVER_INTERNAL_ERROR),
         }
     }
+}
+
+/// Which digest exchange: the registrar's (401, RFC 3261 §22.2) or a call server's (407, §22.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthKind {
+    Registrar,
+    Proxy,
+}
+
+impl AuthKind {
+    fn credentials_header(self) -> HeaderName {
+        match self {
+            AuthKind::Registrar => HeaderName::Authorization,
+            AuthKind::Proxy => HeaderName::ProxyAuthorization,
+        }
+    }
+
+    fn challenge_header(self) -> HeaderName {
+        match self {
+            AuthKind::Registrar => HeaderName::WwwAuthenticate,
+            AuthKind::Proxy => HeaderName::ProxyAuthenticate,
+        }
+    }
+}
+
+/// What to do with a request that needs the caller's credentials (an INVITE).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestAuth {
+    /// Authenticated, or no authentication needed (internal station with it off).
+    Accepted,
+    /// Answer with this response: 407 with challenges, or 403 (same for every refusal).
+    Refused(Response),
 }
 
 /// Result of the authentication step.
@@ -251,13 +307,14 @@ impl Registrar {
         path: &Path,
         aor: &Aor,
         station: Option<&StationCredentials>,
+        kind: AuthKind,
     ) -> AuthOutcome {
         let admission = policy::admit_register(path.zone, station.map(|s| &s.auth));
         let then = match admission {
             Admission::NoAuthNeeded => return AuthOutcome::Accepted,
             Admission::Challenge { then } => then,
         };
-        let Some(creds) = self.our_credentials(req) else {
+        let Some(creds) = self.our_credentials(req, kind) else {
             return AuthOutcome::Challenge { stale: false };
         };
         let nonce = self.nonces.check(now, &creds.nonce);
@@ -314,15 +371,15 @@ impl Registrar {
     }
 
     /// The Digest credentials for our realm, if the request carries them (RFC 3261 §22.4).
-    fn our_credentials(&self, req: &Request) -> Option<Credentials> {
+    fn our_credentials(&self, req: &Request, kind: AuthKind) -> Option<Credentials> {
         req.headers
-            .get_all(&HeaderName::Authorization)
+            .get_all(&kind.credentials_header())
             .filter_map(AuthParams::parse)
             .filter_map(|p| Credentials::from_params(&p))
             .find(|c| c.realm == self.config.realm)
     }
 
-    fn add_challenges(&self, resp: &mut Response, now: Instant, stale: bool) {
+    fn add_challenges(&self, resp: &mut Response, now: Instant, stale: bool, kind: AuthKind) {
         let nonce = self.nonces.issue(now);
         for &alg in &self.config.algorithms {
             let ch = Challenge {
@@ -332,8 +389,7 @@ impl Registrar {
                 algorithm: alg.as_str(),
                 stale,
             };
-            resp.headers
-                .push(HeaderName::WwwAuthenticate, ch.to_string());
+            resp.headers.push(kind.challenge_header(), ch.to_string());
         }
     }
 

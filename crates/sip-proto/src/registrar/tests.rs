@@ -504,3 +504,68 @@ fn rfc5626_5_3_requests_reach_external_devices_at_their_nat_and_internal_ones_at
     assert_eq!(p.local, ext.local, "leaves from the listener it came in on");
     assert_eq!(p.zone, Zone::External);
 }
+
+#[test]
+fn rfc3261_22_3_invite_is_authenticated_with_407_under_zone_rules() {
+    let t0 = Instant::now();
+    let mut r = registrar(t0);
+    let ext = path(Zone::External, Transport::Udp);
+    let text = "INVITE sip:2002@pbx.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.20:5060;branch=z9hG4bKinv1\r\nFrom: <sip:2001@pbx.example>;tag=a\r\nTo: <sip:2002@pbx.example>\r\nCall-ID: inv\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let Ok(Message::Request(invite)) = parse_datagram(text.as_bytes(), 65535) else {
+        panic!()
+    };
+    let user = Aor("2001".into());
+    let flagged = station(true, true);
+    let RequestAuth::Refused(ch) =
+        r.authorize_request(t0, &invite, &ext, &user, Some(&flagged), "t")
+    else {
+        panic!("challenge expected")
+    };
+    assert_eq!(ch.status, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    assert_eq!(ch.headers.count(&HeaderName::ProxyAuthenticate), 2);
+    let answer = |password: &str| {
+        let p = ch
+            .headers
+            .get_all(&HeaderName::ProxyAuthenticate)
+            .filter_map(AuthParams::parse)
+            .find(|p| p.get("algorithm") == Some("MD5"))
+            .unwrap();
+        let nonce = p.get("nonce").unwrap();
+        let ha1 = digest::ha1(Algorithm::Md5, "2001", REALM, password);
+        let resp = digest::response(
+            Algorithm::Md5,
+            &ha1,
+            nonce,
+            Some("00000001"),
+            Some("c"),
+            Some("auth"),
+            "INVITE",
+            "sip:2002@pbx.example",
+        );
+        let mut req = invite.clone();
+        req.headers.push(HeaderName::ProxyAuthorization, format!("Digest username=\"2001\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"sip:2002@pbx.example\", response=\"{resp}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c\""));
+        req
+    };
+    assert_eq!(
+        r.authorize_request(t0, &answer(PASSWORD), &ext, &user, Some(&flagged), "t"),
+        RequestAuth::Accepted
+    );
+    let RequestAuth::Refused(no) =
+        r.authorize_request(t0, &answer("nope"), &ext, &user, Some(&flagged), "t")
+    else {
+        panic!()
+    };
+    assert_eq!(no.status, StatusCode::FORBIDDEN);
+    // Without the SBC flag the right password does not help from the Internet.
+    let RequestAuth::Refused(no) = r.authorize_request(
+        t0,
+        &answer(PASSWORD),
+        &ext,
+        &user,
+        Some(&station(true, false)),
+        "t",
+    ) else {
+        panic!()
+    };
+    assert_eq!(no.status, StatusCode::FORBIDDEN);
+}
