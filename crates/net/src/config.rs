@@ -1,6 +1,6 @@
 //! Settings of the I/O layer.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use sip_proto::registrar::RegistrarConfig;
@@ -20,6 +20,39 @@ pub struct NetConfig {
     pub station_poll: Duration,
     /// Socket buffer size asked of the kernel for UDP listeners, octets.
     pub udp_buffer: usize,
+    /// The RTP relay.
+    pub media: MediaConfig,
+}
+
+/// Settings of the RTP relay and where it is reached.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Ports, timeouts, latching policy and the simultaneous-Internet-calls limit.
+    pub relay: relay::Config,
+    /// The address remote (external-zone) devices send media to: the office router's public
+    /// address, forwarded 1:1 to the relay's ports. `None`: the external listener's own
+    /// address when it is specific, else the relay is not offered to remote devices and a call
+    /// that needs it is refused 503 with a Warning saying so.
+    pub public_ip: Option<IpAddr>,
+    /// The address internal phones send relayed media to. `None`: the internal listener's own
+    /// address when it is specific.
+    pub internal_ip: Option<IpAddr>,
+    /// Address the relay sockets bind to (`0.0.0.0` by default: every interface).
+    pub bind_ip: IpAddr,
+    /// Relay worker threads, each with its own share of the port range. 0: one per core.
+    pub workers: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            relay: relay::Config::default(),
+            public_ip: None,
+            internal_ip: None,
+            bind_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            workers: 0,
+        }
+    }
 }
 
 impl Default for NetConfig {
@@ -37,6 +70,7 @@ impl Default for NetConfig {
             registrar: RegistrarConfig::default(),
             station_poll: Duration::from_secs(1),
             udp_buffer: 4 << 20,
+            media: MediaConfig::default(),
         }
     }
 }

@@ -159,7 +159,11 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         udp: udp_sockets,
         flows: HashMap::new(),
         writer: store.binding_writer(),
-        calls: B2bua::new(B2buaConfig::default(), rand::random()),
+        calls: B2bua::new(
+            B2buaConfig::default(),
+            rand::random(),
+            Box::new(call::b2bua::NoRelay),
+        ),
         plan: policy::NumberingPlan::default(),
         stats: stats.clone(),
         max_message: config.max_message,
@@ -352,6 +356,9 @@ impl Core {
                 match ev {
                     CallEvent::Started { call, forks, .. } => {
                         info!(call = call.0, forks, "call started")
+                    }
+                    CallEvent::Refused { call, status, why } => {
+                        info!(call = call.0, status = status.as_u16(), %why, "call refused")
                     }
                     CallEvent::Answered { call } => info!(call = call.0, "call answered"),
                     CallEvent::Ended { call, reason } => {

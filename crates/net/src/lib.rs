@@ -16,7 +16,7 @@ pub mod stats;
 mod tcp;
 mod udp;
 
-pub use config::NetConfig;
+pub use config::{MediaConfig, NetConfig};
 pub use core::{start, ServerHandle, StartError};
 pub use stats::Stats;
 

@@ -10,8 +10,12 @@
 //! caller. Re-INVITE, UPDATE, REFER, PRACK, session timers and media anchoring come next.
 
 mod leg;
+mod local_relay;
+mod media;
 
 pub use leg::Target;
+pub use local_relay::LocalRelay;
+pub use media::{MediaAddresses, MediaControl, MediaError, MediaLeg, NoRelay};
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -32,12 +36,15 @@ pub struct CallRef(pub u64);
 pub struct B2buaConfig {
     /// Host part of the From/To URIs homeline writes on the callee's side.
     pub domain: String,
+    /// Where devices of each zone send relayed media.
+    pub media: MediaAddresses,
 }
 
 impl Default for B2buaConfig {
     fn default() -> Self {
         B2buaConfig {
             domain: "homeline".into(),
+            media: MediaAddresses::default(),
         }
     }
 }
@@ -51,6 +58,9 @@ pub enum EndReason {
     CalleeHungUp,
     /// The call never connected; the caller got this status.
     Failed(StatusCode),
+    /// The relay saw no media for too long (or the session timer expired): both sides got a
+    /// BYE with a Reason header.
+    MediaTimeout,
 }
 
 /// What the call core reports (logs, counters, later the relay).
@@ -66,6 +76,15 @@ pub enum CallEvent {
         callee: String,
         /// Contacts rung.
         forks: usize,
+    },
+    /// A call was refused before anything rang (relay limits, unusable SDP).
+    Refused {
+        /// The call.
+        call: CallRef,
+        /// The status the caller got.
+        status: StatusCode,
+        /// Why, as the Warning said.
+        why: String,
     },
     /// A contact answered.
     Answered {
@@ -95,6 +114,8 @@ struct Call {
     winner: Option<usize>,
     /// Best failure seen so far from a fork, for when every fork has failed.
     failure: Option<StatusCode>,
+    /// Relay channels and the devices' media endpoints.
+    media: media::CallMedia,
 }
 
 /// The B2BUA: every call in progress.
@@ -108,12 +129,15 @@ pub struct B2bua {
     next: u64,
     rng: rand::rngs::StdRng,
     events: VecDeque<CallEvent>,
+    relay: Box<dyn MediaControl>,
 }
 
 impl B2bua {
-    /// An empty call core; `seed` feeds tags and Call-IDs.
-    pub fn new(config: B2buaConfig, seed: u64) -> B2bua {
+    /// An empty call core; `seed` feeds tags and Call-IDs; `relay` anchors legs that cross
+    /// the Internet.
+    pub fn new(config: B2buaConfig, seed: u64, relay: Box<dyn MediaControl>) -> B2bua {
         B2bua {
+            relay,
             config,
             calls: HashMap::new(),
             by_tx: HashMap::new(),
@@ -172,6 +196,52 @@ impl B2bua {
         };
         let call = CallRef(self.next);
         self.next += 1;
+        // Admission and anchoring before anything rings: a refused call is refused whole.
+        let body = body_of(&req.headers, &req.body);
+        let callee_paths: Vec<&Path> = targets.iter().map(|t| &t.path).collect();
+        let prepared = media::admit(
+            &mut *self.relay,
+            &self.config.media,
+            now,
+            call,
+            &path,
+            &callee_paths,
+        )
+        .and_then(|mut m| {
+            let bodies = targets
+                .iter()
+                .map(|t| {
+                    media::pass(
+                        &mut *self.relay,
+                        &self.config.media,
+                        now,
+                        call,
+                        &mut m,
+                        MediaLeg::Caller,
+                        &path,
+                        &t.path,
+                        body.clone(),
+                        false,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>();
+            bodies.map(|b| (m, b))
+        });
+        let (call_media, bodies) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                self.relay.release_call(now, call);
+                let mut r = Response::for_request(&req, e.status(), Some(&local_tag));
+                r.headers.push(HeaderName::Warning, warning(&e.to_string()));
+                txl.respond(now, tx, r);
+                self.events.push_back(CallEvent::Refused {
+                    call,
+                    status: e.status(),
+                    why: e.to_string(),
+                });
+                return;
+            }
+        };
         let caller_dialog = Dialog {
             call_id: req.call_id().unwrap_or_default().to_string(),
             local_tag: local_tag.clone(),
@@ -189,7 +259,6 @@ impl B2bua {
             answered: false,
         };
         txl.respond(now, tx, caller_leg.response(StatusCode::TRYING, None));
-        let body = body_of(&caller_leg.invite.headers, &caller_leg.invite.body);
         let hops = caller_leg
             .invite
             .max_forwards()
@@ -197,7 +266,7 @@ impl B2bua {
             .saturating_sub(1)
             .max(1);
         let mut branches = Vec::with_capacity(targets.len());
-        for (i, target) in targets.into_iter().enumerate() {
+        for (i, (target, body)) in targets.into_iter().zip(bodies).enumerate() {
             let mut dialog = Dialog {
                 call_id: format!("{}@homeline", self.token()),
                 local_tag: self.token(),
@@ -261,6 +330,7 @@ impl B2bua {
                 branches,
                 winner: None,
                 failure: None,
+                media: call_media,
             },
         );
     }
@@ -291,16 +361,48 @@ impl B2bua {
             branch.dialog.remote_target = Some(target);
         }
         let body = body_of(&resp.headers, &resp.body);
+        let relayed = media::pass(
+            &mut *self.relay,
+            &self.config.media,
+            now,
+            call_ref,
+            &mut call.media,
+            MediaLeg::Callee,
+            &branch.dialog.path,
+            &call.caller.dialog.path,
+            body,
+            false,
+        );
         if status.is_provisional() {
             if branch.state == BranchState::Calling {
                 branch.state = BranchState::Proceeding;
             }
             if !call.caller.answered && call.winner.is_none() {
+                // Early media the relay cannot carry is left out; the ringing is not.
+                let body = relayed.unwrap_or(None);
                 let r = call.caller.response(status, with(&body));
                 txl.respond(now, call.caller.invite_tx, r);
             }
             return true;
         }
+        let (status, body) = match relayed {
+            Ok(b) => (status, b),
+            // An answer the relay cannot carry: the callee is hung up below, the caller hears
+            // why (no fork that answered like this can win).
+            Err(e) if status.is_success() => {
+                let ack_branch = txl.new_branch();
+                let ack = branch.dialog.request(Method::Ack, &ack_branch, None);
+                txl.send_request(now, ack, branch.dialog.path);
+                let bye_branch = txl.new_branch();
+                let bye = branch.dialog.request(Method::Bye, &bye_branch, None);
+                txl.send_request(now, bye, branch.dialog.path);
+                branch.state = BranchState::Done;
+                call.failure = Some(better_failure(call.failure, e.status()));
+                self.finish_if_all_failed(txl, now, call_ref);
+                return true;
+            }
+            Err(_) => (status, None),
+        };
         if status.is_success() {
             // Every 2xx is acknowledged, including retransmissions and late forks (§13.2.2.4).
             let ack_branch = txl.new_branch();
@@ -407,7 +509,7 @@ impl B2bua {
                 txl.send_request(now, b.cancel(), b.dialog.path);
             }
         }
-        self.end(call_ref, EndReason::CallerHungUp);
+        self.end(now, call_ref, EndReason::CallerHungUp);
     }
 
     /// An ACK for a 2xx we sent to the caller: the caller's side is confirmed. The callee was
@@ -456,7 +558,7 @@ impl B2bua {
                 } else {
                     EndReason::CalleeHungUp
                 };
-                self.end(call_ref, reason);
+                self.end(now, call_ref, reason);
             }
             _ => {
                 // Mid-call changes (re-INVITE, UPDATE, INFO, REFER) are not carried yet: refuse
@@ -474,6 +576,49 @@ impl B2bua {
                 txl.respond(now, tx, r);
             }
         }
+        true
+    }
+
+    /// The relay saw no media on `call` for too long: both sides get a BYE with a Reason
+    /// header (RFC 3326) saying so, a call still ringing is cancelled and refused, and the
+    /// channels go back to the pool. Returns false for an unknown call.
+    pub fn handle_media_timeout(
+        &mut self,
+        txl: &mut TxLayer,
+        now: Instant,
+        call_ref: CallRef,
+        why: &str,
+    ) -> bool {
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return false;
+        };
+        let reason = format!("SIP;cause=408;text=\"{}\"", why.replace(['"', '\\'], "'"));
+        match call.winner {
+            Some(w) => {
+                for dialog in [&mut call.caller.dialog, &mut call.branches[w].dialog] {
+                    let branch = txl.new_branch();
+                    let mut bye = dialog.request(Method::Bye, &branch, None);
+                    bye.headers
+                        .push(HeaderName::Other("Reason".into()), reason.clone());
+                    txl.send_request(now, bye, dialog.path);
+                }
+            }
+            None => {
+                if !call.caller.answered {
+                    call.caller.answered = true;
+                    let mut r = call.caller.response(StatusCode::SERVICE_UNAVAILABLE, None);
+                    r.headers.push(HeaderName::Other("Reason".into()), reason);
+                    txl.respond(now, call.caller.invite_tx, r);
+                }
+                for b in call.branches.iter_mut() {
+                    if matches!(b.state, BranchState::Calling | BranchState::Proceeding) {
+                        b.state = BranchState::Done;
+                        txl.send_request(now, b.cancel(), b.dialog.path);
+                    }
+                }
+            }
+        }
+        self.end(now, call_ref, EndReason::MediaTimeout);
         true
     }
 
@@ -499,13 +644,16 @@ impl B2bua {
                 call.caller.response(status, None),
             );
         }
-        self.end(call_ref, EndReason::Failed(status));
+        self.end(now, call_ref, EndReason::Failed(status));
     }
 
-    fn end(&mut self, call_ref: CallRef, reason: EndReason) {
+    fn end(&mut self, now: Instant, call_ref: CallRef, reason: EndReason) {
         let Some(call) = self.calls.remove(&call_ref) else {
             return;
         };
+        if call.media.anchored() {
+            self.relay.release_call(now, call_ref);
+        }
         self.by_tx.remove(&call.caller.invite_tx);
         self.by_dialog.remove(&(
             call.caller.dialog.call_id.clone(),
@@ -525,6 +673,11 @@ impl B2bua {
     fn token(&mut self) -> String {
         format!("{:016x}", self.rng.gen::<u64>())
     }
+}
+
+/// A Warning header value (RFC 3261 §20.43) with homeline as the agent.
+fn warning(why: &str) -> String {
+    format!("399 homeline \"{}\"", why.replace(['"', '\\'], "'"))
 }
 
 /// Which failure the caller hears when every fork failed (RFC 3261 §16.7 step 6, simplified):

@@ -34,7 +34,19 @@ impl Rig {
     fn new(forks: usize) -> Rig {
         Rig {
             txl: TxLayer::new(TxConfig::default(), 1),
-            b2b: B2bua::new(B2buaConfig::default(), 2),
+            b2b: B2bua::new(
+                B2buaConfig {
+                    media: MediaAddresses {
+                        public: Some("203.0.113.10".parse().unwrap()),
+                        internal: None,
+                    },
+                    ..B2buaConfig::default()
+                },
+                2,
+                Box::new(LocalRelay::new(
+                    relay::Relay::new(relay::Config::default(), &mut rand::thread_rng()).unwrap(),
+                )),
+            ),
             now: Instant::now(),
             a: path("198.51.100.20:40000", Zone::External),
             b: (0..forks)
@@ -122,8 +134,11 @@ impl Rig {
     }
 }
 
+const CALLER_SDP: &str = "v=0\r\no=alice 1 1 IN IP4 10.0.0.20\r\ns=-\r\nc=IN IP4 10.0.0.20\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
+const CALLEE_SDP: &str = "v=0\r\no=bob 7 7 IN IP4 192.168.1.30\r\ns=-\r\nc=IN IP4 192.168.1.30\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
 fn invite() -> Request {
-    let text = "INVITE sip:2002@203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.20:5060;branch=z9hG4bKcaller1;rport\r\nMax-Forwards: 70\r\nFrom: \"Alice\" <sip:2001@203.0.113.10>;tag=alice\r\nTo: <sip:2002@203.0.113.10>\r\nCall-ID: secret-call-id@10.0.0.20\r\nCSeq: 1 INVITE\r\nContact: <sip:2001@10.0.0.20:5060>\r\nRecord-Route: <sip:10.0.0.1;lr>\r\nContent-Type: application/sdp\r\nContent-Length: 10\r\n\r\nv=0\r\no=- 1\r\n";
+    let text = format!("INVITE sip:2002@203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.20:5060;branch=z9hG4bKcaller1;rport\r\nMax-Forwards: 70\r\nFrom: \"Alice\" <sip:2001@203.0.113.10>;tag=alice\r\nTo: <sip:2002@203.0.113.10>\r\nCall-ID: secret-call-id@10.0.0.20\r\nCSeq: 1 INVITE\r\nContact: <sip:2001@10.0.0.20:5060>\r\nRecord-Route: <sip:10.0.0.1;lr>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{CALLER_SDP}", CALLER_SDP.len());
     let Ok(Message::Request(r)) = parse_datagram(text.as_bytes(), 65535) else {
         panic!()
     };
@@ -134,7 +149,10 @@ fn reply(req: &Request, status: u16, tag: &str, contact: &str, sdp: bool) -> Res
     let mut r = Response::for_request(req, StatusCode::new(status).unwrap(), Some(tag));
     r.headers.push(HeaderName::Contact, contact.to_string());
     if sdp {
-        r = r.with_body("application/sdp", bytes::Bytes::from_static(b"v=0\r\n"));
+        r = r.with_body(
+            "application/sdp",
+            bytes::Bytes::from_static(CALLEE_SDP.as_bytes()),
+        );
     }
     r
 }
@@ -178,7 +196,12 @@ fn rfc3261_13_basic_call_with_topology_hiding() {
             "{secret} leaked to the callee:\n{text}"
         );
     }
-    assert_eq!(b_invite.body, invite().body, "SDP passed through");
+    // The remote caller is anchored: the internal phone is told to send to the caller's relay
+    // channel on homeline's internal address.
+    let offer = crate::sdp::Sdp::parse(&b_invite.body).unwrap();
+    let ep = crate::sdp::media_endpoint(&offer).unwrap();
+    assert_eq!(ep.addr.to_string(), "192.168.1.10");
+    assert!((30000..31000).contains(&ep.rtp_port) && ep.rtp_port % 2 == 0);
     assert!(text.contains("\"Alice\""), "display name kept");
 
     rig.feed(
@@ -219,6 +242,13 @@ fn rfc3261_13_basic_call_with_topology_hiding() {
             .unwrap()
             .contains("192.168.1.30"),
         "callee's address leaked to the caller"
+    );
+    let answer = crate::sdp::Sdp::parse(&ok.body).unwrap();
+    let a_ep = crate::sdp::media_endpoint(&answer).unwrap();
+    assert_eq!(a_ep.addr.to_string(), "203.0.113.10", "public address");
+    assert_eq!(
+        a_ep.rtp_port, ep.rtp_port,
+        "one channel, seen from both zones"
     );
     let a_tag = ok.to().unwrap().tag().unwrap();
 
