@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use call::b2bua::{B2bua, B2buaConfig, CallEvent, Target};
+use call::b2bua::{B2bua, B2buaConfig, CallEvent, CallRef, MediaAddresses, Target};
 use policy::Zone;
 use sip::{
     parse_datagram, parse_framed, validate_request, validate_response, HeaderAccess, HeaderName,
@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::config::NetConfig;
+use crate::media::{MediaReport, RelayPool, SharedPool};
 use crate::stations::{self, StationCache};
 use crate::stats::Stats;
 use crate::{persist, tcp, udp, Inbound};
@@ -46,6 +47,9 @@ pub enum StartError {
     /// The store could not be read.
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
+    /// The RTP relay could not bind its port range (another program holds part of it).
+    #[error("media relay: {0}")]
+    Relay(std::io::Error),
 }
 
 /// A running server.
@@ -55,6 +59,8 @@ pub struct ServerHandle {
     pub stats: Arc<Stats>,
     /// Every bound listener: zone, transport, address.
     pub listeners: Vec<(Zone, Transport, SocketAddr)>,
+    /// The RTP relay's channel pool (figures and live channel counters).
+    pub relay: SharedPool,
     stop: Option<oneshot::Sender<()>>,
     core: JoinHandle<()>,
 }
@@ -124,6 +130,9 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         }
     }
 
+    let pool = RelayPool::start(&config.media, to_core.clone()).map_err(StartError::Relay)?;
+    let relay = SharedPool(Arc::new(Mutex::new(pool)));
+
     let realm = config.registrar.realm.clone();
     let generation = store.generation().await?;
     let cache = stations::load(&store, &realm).await?;
@@ -160,10 +169,17 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         flows: HashMap::new(),
         writer: store.binding_writer(),
         calls: B2bua::new(
-            B2buaConfig::default(),
+            B2buaConfig {
+                media: MediaAddresses {
+                    public: config.media.public_ip,
+                    internal: config.media.internal_ip,
+                },
+                ..B2buaConfig::default()
+            },
             rand::random(),
-            Box::new(call::b2bua::NoRelay),
+            Box::new(relay.clone()),
         ),
+        media_timeouts: config.media.relay.clone(),
         plan: policy::NumberingPlan::default(),
         stats: stats.clone(),
         max_message: config.max_message,
@@ -174,6 +190,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
     Ok(ServerHandle {
         stats,
         listeners,
+        relay,
         stop: Some(stop_tx),
         core,
     })
@@ -211,6 +228,8 @@ struct Core {
     flows: HashMap<FlowId, mpsc::UnboundedSender<Bytes>>,
     writer: BindingWriter,
     calls: B2bua,
+    /// The relay's timeouts, to say which one ended a call.
+    media_timeouts: relay::Config,
     plan: policy::NumberingPlan,
     stats: Arc<Stats>,
     max_message: usize,
@@ -267,6 +286,7 @@ impl Core {
                 self.registrar.handle_flow_closed(flow);
             }
             Inbound::Stations(cache) => self.stations = cache,
+            Inbound::Media(report) => self.handle_media_report(now, report),
         }
     }
 
@@ -511,6 +531,46 @@ impl Core {
         };
         self.calls
             .handle_invite(&mut self.tx, now, tx, req, path, &caller, &callee, targets);
+    }
+
+    fn handle_media_report(&mut self, now: Instant, report: MediaReport) {
+        match report {
+            MediaReport::Timeout { call, kind } => {
+                let cfg = &self.media_timeouts;
+                let why = match kind {
+                    relay::TimeoutKind::NeverStarted => {
+                        format!(
+                            "no media within {} s of the answer",
+                            cfg.media_start_timeout.as_secs()
+                        )
+                    }
+                    relay::TimeoutKind::Held => {
+                        format!(
+                            "no media for {} s while on hold",
+                            cfg.held_timeout.as_secs()
+                        )
+                    }
+                    _ => format!("no media for {} s", cfg.media_timeout.as_secs()),
+                };
+                info!(call = call.0, %why, "media timeout: ending the call");
+                self.calls
+                    .handle_media_timeout(&mut self.tx, now, CallRef(call.0), &why);
+            }
+            MediaReport::Closed(stats) => {
+                let r = &stats.received;
+                info!(
+                    call = stats.call.0,
+                    leg = if stats.leg.0 == 0 { "caller" } else { "callee" },
+                    rtp_port = %stats.rtp_port,
+                    received = r.packets,
+                    lost = r.lost,
+                    jitter_ms = format!("{:.1}", r.jitter.as_secs_f64() * 1000.0),
+                    sent = stats.sent_packets,
+                    rejected = stats.rejected,
+                    "relay channel closed"
+                );
+            }
+        }
     }
 
     /// Answers a request without a transaction: a retransmission just gets a new answer.

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod core;
+pub mod media;
 mod persist;
 mod stations;
 pub mod stats;
@@ -40,4 +41,6 @@ pub(crate) enum Inbound {
     FlowClosed { flow: FlowId },
     /// A new station cache.
     Stations(stations::StationCache),
+    /// A relay worker's report.
+    Media(media::MediaReport),
 }

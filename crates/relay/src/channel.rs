@@ -46,7 +46,33 @@ impl Default for Peer {
     }
 }
 
+/// A device's SDP addresses that may be sent to before latching.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Announced {
+    pub(crate) rtp: Option<SocketAddr>,
+    pub(crate) rtcp: Option<SocketAddr>,
+}
+
 impl Peer {
+    /// The SDP addresses a channel may send to before the device's first packet: only when the
+    /// SDP names the very IP the device's authenticated signalling came from, so the relay
+    /// never becomes a way to send a stream to a third party. A device behind a NAT announces
+    /// a private address that differs from its signalling source, and is reached only once it
+    /// has sent (latching); a device with a public address (or on the same network) that waits
+    /// for media before sending is reached at once.
+    pub(crate) fn announced(&self) -> Announced {
+        let same = |a: Option<SocketAddr>| {
+            a.filter(|a| {
+                self.signalling_ip
+                    .is_some_and(|s| s.to_canonical() == a.ip().to_canonical())
+            })
+        };
+        Announced {
+            rtp: same(self.rtp),
+            rtcp: if self.rtcp_mux { None } else { same(self.rtcp) },
+        }
+    }
+
     /// A device announcing `rtp` (RTCP on the next port), G.711 clock, `sendrecv`.
     pub fn new(rtp: SocketAddr) -> Self {
         let mut rtcp = rtp;
@@ -169,6 +195,9 @@ pub(crate) struct Channel {
     pub(crate) clock_rate: u32,
     pub(crate) telephone_event: Option<u8>,
     pub(crate) known: KnownIps,
+    /// Where to send before the device's first packet latches: its SDP address, only when that
+    /// is the address its signalling came from (see [`Peer::announced`]).
+    pub(crate) announced: Announced,
     pub(crate) rtp_latch: Latch,
     pub(crate) rtcp_latch: Latch,
     pub(crate) last_packet: Option<Instant>,
@@ -215,6 +244,7 @@ impl Channel {
         self.clock_rate = peer.clock_rate;
         self.telephone_event = peer.telephone_event;
         self.known = peer.known_ips();
+        self.announced = peer.announced();
         self.peer = Some(peer);
         if first {
             let known = self.known;
@@ -233,9 +263,16 @@ impl Channel {
     ) -> Option<(RelayPort, SocketAddr)> {
         if rtcp && !self.rtcp_mux {
             let port = RelayPort::new(rtp_port.get() + 1);
-            return self.rtcp_latch.addr().map(|a| (port, a));
+            return self
+                .rtcp_latch
+                .addr()
+                .or(self.announced.rtcp)
+                .map(|a| (port, a));
         }
-        self.rtp_latch.addr().map(|a| (rtp_port, a))
+        self.rtp_latch
+            .addr()
+            .or(self.announced.rtp)
+            .map(|a| (rtp_port, a))
     }
 
     /// Whether the device is on hold (RFC 3264 direction other than `sendrecv`).

@@ -17,7 +17,10 @@
 //! re-latches only after [`Relay::renegotiate`] or after the pinned source has been silent for
 //! [`Config::relatch_after_silence`]; packets from any third address are dropped, counted and
 //! reported now and then ([`RelayEvent::SourceRejected`]). Nothing is ever sent to an address
-//! that is neither latched nor configured as a direct peer.
+//! that is neither latched, nor configured as a direct peer, nor the SDP address of a device
+//! whose authenticated signalling came from that same IP (so a device that waits for media
+//! before it sends is still reached; a NATed device announcing a private address is reached
+//! once it has sent).
 //!
 //! Per channel it keeps counters (packets, bytes, RFC 3550 A.3 loss, A.8 interarrival jitter,
 //! last packet time) and, per call, the media timeout ([`RelayEvent::MediaTimeout`]).

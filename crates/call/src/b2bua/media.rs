@@ -253,12 +253,15 @@ pub(crate) fn pass(
         let peer = peer_of(&sdp, endpoint, from_path.remote.ip());
         ctl.set_peer(now, call, from, peer, renegotiated);
     }
-    let out = match (src_port, dst_port) {
-        (_, Some(port)) => sdp::anchor(&sdp, addrs.for_path(to_path)?, port, false),
-        (Some(port), None) => sdp::anchor(&sdp, addrs.for_path(to_path)?, port, false),
-        (None, None) => sdp,
+    let ip = addrs.for_path(to_path)?;
+    let out = match dst_port.or(src_port) {
+        Some(port) => sdp::anchor(&sdp, ip, port, false),
+        None => sdp,
     };
-    if to_path.zone == Zone::External && sdp::contains_private_address(&out) {
+    // A private relay address is the operator's choice (a lab, loopback tests); any other
+    // private address on an external leg would be a leak.
+    if to_path.zone == Zone::External && !sdp::is_private(ip) && sdp::contains_private_address(&out)
+    {
         // anchor() rewrites every address line; reaching here is a bug, and the body would
         // leak the office's addressing, so it is not sent.
         return Err(MediaError::Unreadable(

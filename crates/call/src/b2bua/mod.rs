@@ -116,6 +116,8 @@ struct Call {
     failure: Option<StatusCode>,
     /// Relay channels and the devices' media endpoints.
     media: media::CallMedia,
+    /// Why the best failure happened, when homeline decided it (Warning text).
+    failure_warning: Option<String>,
 }
 
 /// The B2BUA: every call in progress.
@@ -331,6 +333,7 @@ impl B2bua {
                 winner: None,
                 failure: None,
                 media: call_media,
+                failure_warning: None,
             },
         );
     }
@@ -398,6 +401,7 @@ impl B2bua {
                 txl.send_request(now, bye, branch.dialog.path);
                 branch.state = BranchState::Done;
                 call.failure = Some(better_failure(call.failure, e.status()));
+                call.failure_warning = Some(format!("answer not relayed: {e}"));
                 self.finish_if_all_failed(txl, now, call_ref);
                 return true;
             }
@@ -638,11 +642,11 @@ impl B2bua {
         let status = call.failure.unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
         if !call.caller.answered {
             call.caller.answered = true;
-            txl.respond(
-                now,
-                call.caller.invite_tx,
-                call.caller.response(status, None),
-            );
+            let mut r = call.caller.response(status, None);
+            if let Some(w) = &call.failure_warning {
+                r.headers.push(HeaderName::Warning, warning(w));
+            }
+            txl.respond(now, call.caller.invite_tx, r);
         }
         self.end(now, call_ref, EndReason::Failed(status));
     }

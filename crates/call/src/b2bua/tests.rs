@@ -201,7 +201,7 @@ fn rfc3261_13_basic_call_with_topology_hiding() {
     let offer = crate::sdp::Sdp::parse(&b_invite.body).unwrap();
     let ep = crate::sdp::media_endpoint(&offer).unwrap();
     assert_eq!(ep.addr.to_string(), "192.168.1.10");
-    assert!((30000..31000).contains(&ep.rtp_port) && ep.rtp_port % 2 == 0);
+    assert!((30000..31000).contains(&ep.rtp_port) && ep.rtp_port.is_multiple_of(2));
     assert!(text.contains("\"Alice\""), "display name kept");
 
     rig.feed(

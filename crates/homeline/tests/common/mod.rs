@@ -165,10 +165,16 @@ pub struct Ua {
 
 impl Ua {
     pub fn new(server: SocketAddr) -> Ua {
+        Self::bound(server, 0)
+    }
+
+    /// A UA on a chosen loopback port: registering from the port a SIPp instance will use
+    /// later makes the external zone (which answers the observed source) reach that SIPp.
+    pub fn bound(server: SocketAddr, port: u16) -> Ua {
         let sock = UdpSocket::bind(if server.is_ipv6() {
-            "[::1]:0"
+            format!("[::1]:{port}")
         } else {
-            "127.0.0.1:0"
+            format!("127.0.0.1:{port}")
         })
         .unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();

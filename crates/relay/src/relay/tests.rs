@@ -62,10 +62,12 @@ fn home_phone() -> Peer {
     }
 }
 
+/// An ITSP whose media servers are not its signalling server (common): its SDP address is
+/// not where its SIP came from, so nothing is sent to it before it has sent.
 fn itsp() -> Peer {
     Peer {
         signalling_ip: Some(ITSP.parse().unwrap()),
-        ..Peer::new(a("198.51.100.30:20000"))
+        ..Peer::new(a("198.51.100.31:20000"))
     }
 }
 
@@ -937,5 +939,76 @@ fn bench_on_packet_1m_packets_1000_channels() {
         runs.len(),
         n,
         std::mem::size_of::<crate::channel::Channel>()
+    );
+}
+
+/// A device whose SDP names the IP its signalling came from (a phone with a public address, an
+/// ITSP whose media and signalling share an address) is sent to before it sends anything; a
+/// NATed one (private SDP address) only once it has been latched.
+#[test]
+fn rfc4961_sdp_address_used_before_latching_only_when_it_is_the_signalling_ip() {
+    let t = Instant::now();
+    let mut r = relay(config(40000..=40009));
+    let ca = r.allocate(t, CallRef(1), LegRef(1)).unwrap();
+    let cb = r.allocate(t, CallRef(1), LegRef(2)).unwrap();
+    let (pa, pb) = (r.rtp_port(ca).unwrap(), r.rtp_port(cb).unwrap());
+    let public_phone = Peer {
+        signalling_ip: Some("203.0.113.50".parse().unwrap()),
+        ..Peer::new(a("203.0.113.50:7000"))
+    };
+    r.set_peer(t, ca, home_phone()).unwrap();
+    r.set_peer(t, cb, public_phone).unwrap();
+    r.pair(t, ca, cb).unwrap();
+    // The home phone (SDP 10.0.0.20, SIP from 198.51.100.20) sends first: its packets reach
+    // the public phone at its SDP address at once, RTP and RTCP.
+    let home = a("198.51.100.20:61000");
+    assert_eq!(
+        r.on_packet(t, pa, home, &rtp(1, 0)),
+        Some(Forward {
+            from_port: pb,
+            to: a("203.0.113.50:7000")
+        })
+    );
+    assert_eq!(
+        r.on_packet(
+            t,
+            RelayPort::new(pa.get() + 1),
+            a("198.51.100.20:61001"),
+            &rtcp_rr()
+        ),
+        Some(Forward {
+            from_port: RelayPort::new(pb.get() + 1),
+            to: a("203.0.113.50:7001")
+        })
+    );
+    // The other way, the home phone is reached at its latched NAT address, never at 10.0.0.20.
+    let public = a("203.0.113.50:7000");
+    assert_eq!(
+        r.on_packet(t, pb, public, &rtp(1, 0)),
+        Some(Forward {
+            from_port: pa,
+            to: home
+        })
+    );
+    // Once the public phone sends from another port of its IP, that source is latched and used.
+    let mut r2 = relay(config(40000..=40009));
+    let c = r2.allocate(t, CallRef(2), LegRef(1)).unwrap();
+    let d = r2.allocate(t, CallRef(2), LegRef(2)).unwrap();
+    r2.set_peer(t, c, public_phone).unwrap();
+    r2.pair(t, c, d).unwrap();
+    let (pc, pd) = (r2.rtp_port(c).unwrap(), r2.rtp_port(d).unwrap());
+    assert_eq!(
+        r2.on_packet(t, pc, a("203.0.113.50:7100"), &rtp(1, 0)),
+        None,
+        "no destination yet on d"
+    );
+    r2.set_peer(t, d, home_phone()).unwrap();
+    assert_eq!(
+        r2.on_packet(t, pd, home, &rtp(1, 0)),
+        Some(Forward {
+            from_port: pc,
+            to: a("203.0.113.50:7100")
+        }),
+        "the latched source wins over the SDP address"
     );
 }

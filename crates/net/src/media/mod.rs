@@ -1,0 +1,285 @@
+//! The RTP relay's I/O: one worker thread per share of the port range ([`worker`]), and the
+//! [`RelayPool`] the call core allocates channels from.
+//!
+//! Every channel of a call lives in one worker (pairing forwards between two channels of the
+//! same relay core); a call's first channel goes to the worker with the most free channels.
+//! The simultaneous-Internet-calls limit is global, so it is counted here, not in the workers.
+
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use call::b2bua::{CallRef, MediaControl, MediaLeg};
+use relay::{ChannelId, ChannelStats, DirectPeer, LimitHit, Peer, TimeoutKind};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::config::MediaConfig;
+use crate::Inbound;
+use worker::{Command, WorkerHandle};
+
+pub use worker::WorkerCounters;
+
+/// What a worker tells the signalling core.
+#[derive(Debug)]
+pub(crate) enum MediaReport {
+    /// No media on a call for too long: end it.
+    Timeout {
+        call: relay::CallRef,
+        kind: TimeoutKind,
+    },
+    /// A channel was released; its final counters.
+    Closed(Box<ChannelStats>),
+}
+
+/// How long the core waits for a worker to hand out a channel. A worker reads its commands
+/// between packet batches, so this is only ever reached when the worker thread is gone.
+const ALLOCATE_WAIT: Duration = Duration::from_millis(500);
+
+/// The relay workers and which channel each call leg holds.
+#[derive(Debug)]
+pub struct RelayPool {
+    workers: Vec<WorkerHandle>,
+    /// Channels each worker has handed out (the control side's count, for placement).
+    in_use: Vec<u32>,
+    legs: HashMap<(CallRef, MediaLeg), (usize, ChannelId)>,
+    internet_calls: Option<u32>,
+    total_in_use: u32,
+    refused_pool: u64,
+    refused_internet: u64,
+}
+
+/// Pool figures for status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolFigures {
+    /// Channels in all workers.
+    pub capacity: u32,
+    /// Channels allocated.
+    pub in_use: u32,
+    /// The simultaneous-Internet-calls limit, if any.
+    pub internet_calls: Option<u32>,
+    /// Calls refused because every channel was taken.
+    pub refused_pool: u64,
+    /// Calls refused by the Internet-call limit.
+    pub refused_internet: u64,
+}
+
+impl RelayPool {
+    /// Binds the whole port range and starts the workers. Fails when a port cannot be bound
+    /// (another program holds part of the range).
+    pub(crate) fn start(
+        config: &MediaConfig,
+        to_core: mpsc::Sender<Inbound>,
+    ) -> std::io::Result<RelayPool> {
+        let n = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let shards = config.relay.shard(n);
+        let mut workers = Vec::with_capacity(shards.len());
+        for (i, shard) in shards.into_iter().enumerate() {
+            workers.push(worker::spawn(i, shard, config.bind_ip, to_core.clone())?);
+        }
+        Ok(RelayPool {
+            in_use: vec![0; workers.len()],
+            workers,
+            legs: HashMap::new(),
+            internet_calls: config.relay.internet_calls,
+            total_in_use: 0,
+            refused_pool: 0,
+            refused_internet: 0,
+        })
+    }
+
+    /// Changes the Internet-call limit (the upstream bandwidth was set again). Calls already up
+    /// keep their channels.
+    pub fn set_internet_calls(&mut self, limit: Option<u32>) {
+        self.internet_calls = limit;
+    }
+
+    /// Current figures.
+    pub fn figures(&self) -> PoolFigures {
+        PoolFigures {
+            capacity: self.workers.iter().map(|w| w.capacity).sum(),
+            in_use: self.total_in_use,
+            internet_calls: self.internet_calls,
+            refused_pool: self.refused_pool,
+            refused_internet: self.refused_internet,
+        }
+    }
+
+    /// Counters of every worker, as last published.
+    pub fn counters(&self) -> impl Iterator<Item = &WorkerCounters> {
+        self.workers.iter().map(|w| &*w.counters)
+    }
+
+    /// Counters of every live channel, as last published (at most a second old).
+    pub fn channels(&self) -> Vec<ChannelStats> {
+        self.workers
+            .iter()
+            .filter_map(|w| w.channels.lock().ok().map(|c| c.clone()))
+            .flatten()
+            .collect()
+    }
+
+    /// Stops the workers and waits for them.
+    pub(crate) fn stop(&mut self) {
+        for w in &self.workers {
+            w.send(Command::Stop);
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn worker_of(&self, call: CallRef) -> Option<usize> {
+        [MediaLeg::Caller, MediaLeg::Callee]
+            .iter()
+            .find_map(|leg| self.legs.get(&(call, *leg)).map(|(w, _)| *w))
+    }
+
+    fn send(&self, call: CallRef, leg: MediaLeg, cmd: impl FnOnce(ChannelId) -> Command) {
+        if let Some((w, id)) = self.legs.get(&(call, leg)) {
+            self.workers[*w].send(cmd(*id));
+        }
+    }
+}
+
+fn relay_call(call: CallRef) -> relay::CallRef {
+    relay::CallRef(call.0)
+}
+
+impl MediaControl for RelayPool {
+    fn allocate(&mut self, _now: Instant, call: CallRef, leg: MediaLeg) -> Result<u16, LimitHit> {
+        if let Some(limit) = self.internet_calls {
+            if self.total_in_use >= limit {
+                self.refused_internet += 1;
+                return Err(LimitHit::InternetCalls { limit });
+            }
+        }
+        let capacity: u32 = self.workers.iter().map(|w| w.capacity).sum();
+        let w = self.worker_of(call).unwrap_or_else(|| {
+            (0..self.workers.len())
+                .max_by_key(|&i| self.workers[i].capacity.saturating_sub(self.in_use[i]))
+                .unwrap_or(0)
+        });
+        let (reply_tx, reply_rx) = std_mpsc::sync_channel(1);
+        self.workers[w].send(Command::Allocate {
+            call: relay_call(call),
+            leg: leg.leg_ref(),
+            reply: reply_tx,
+        });
+        match reply_rx.recv_timeout(ALLOCATE_WAIT) {
+            Ok(Ok((id, port))) => {
+                self.legs.insert((call, leg), (w, id));
+                self.in_use[w] += 1;
+                self.total_in_use += 1;
+                Ok(port)
+            }
+            Ok(Err(hit)) => {
+                self.refused_pool += 1;
+                Err(match hit {
+                    LimitHit::PoolExhausted { .. } => LimitHit::PoolExhausted { capacity },
+                    other => other,
+                })
+            }
+            Err(_) => {
+                warn!(worker = w, "relay worker did not answer; channel refused");
+                self.refused_pool += 1;
+                Err(LimitHit::PoolExhausted { capacity })
+            }
+        }
+    }
+
+    fn set_peer(
+        &mut self,
+        _now: Instant,
+        call: CallRef,
+        leg: MediaLeg,
+        peer: Peer,
+        renegotiated: bool,
+    ) {
+        self.send(call, leg, |channel| Command::SetPeer {
+            channel,
+            peer,
+            renegotiated,
+        });
+    }
+
+    fn pair(&mut self, _now: Instant, call: CallRef) {
+        if let (Some((w, a)), Some((_, b))) = (
+            self.legs.get(&(call, MediaLeg::Caller)),
+            self.legs.get(&(call, MediaLeg::Callee)),
+        ) {
+            self.workers[*w].send(Command::Pair(*a, *b));
+        }
+    }
+
+    fn pair_direct(&mut self, _now: Instant, call: CallRef, leg: MediaLeg, peer: DirectPeer) {
+        self.send(call, leg, |ch| Command::PairDirect(ch, peer));
+    }
+
+    fn release(&mut self, _now: Instant, call: CallRef, leg: MediaLeg) {
+        if let Some((w, id)) = self.legs.remove(&(call, leg)) {
+            self.workers[w].send(Command::Release(id));
+            self.in_use[w] = self.in_use[w].saturating_sub(1);
+            self.total_in_use = self.total_in_use.saturating_sub(1);
+        }
+    }
+
+    fn release_call(&mut self, now: Instant, call: CallRef) {
+        for leg in [MediaLeg::Caller, MediaLeg::Callee] {
+            self.release(now, call, leg);
+        }
+    }
+}
+
+/// The pool as the call core holds it, while the signalling core keeps a handle for status.
+/// Only the core task locks it, so the lock is never contended; workers never see it.
+#[derive(Debug, Clone)]
+pub struct SharedPool(pub Arc<Mutex<RelayPool>>);
+
+impl SharedPool {
+    fn with<T>(&self, f: impl FnOnce(&mut RelayPool) -> T) -> T {
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut pool)
+    }
+}
+
+impl MediaControl for SharedPool {
+    fn allocate(&mut self, now: Instant, call: CallRef, leg: MediaLeg) -> Result<u16, LimitHit> {
+        self.with(|p| p.allocate(now, call, leg))
+    }
+    fn set_peer(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        leg: MediaLeg,
+        peer: Peer,
+        renegotiated: bool,
+    ) {
+        self.with(|p| p.set_peer(now, call, leg, peer, renegotiated))
+    }
+    fn pair(&mut self, now: Instant, call: CallRef) {
+        self.with(|p| p.pair(now, call))
+    }
+    fn pair_direct(&mut self, now: Instant, call: CallRef, leg: MediaLeg, peer: DirectPeer) {
+        self.with(|p| p.pair_direct(now, call, leg, peer))
+    }
+    fn release(&mut self, now: Instant, call: CallRef, leg: MediaLeg) {
+        self.with(|p| p.release(now, call, leg))
+    }
+    fn release_call(&mut self, now: Instant, call: CallRef) {
+        self.with(|p| p.release_call(now, call))
+    }
+}
+
+impl Drop for RelayPool {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,449 @@
+//! One relay worker: a thread that owns a [`Relay`] over its share of the port range and every
+//! socket of that share. Packets never leave this thread's memory: the signalling core talks to
+//! it only through a command queue and a wake-up, read between batches of packets, so the
+//! per-packet path takes no lock.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use relay::{
+    CallRef, ChannelId, ChannelStats, Config, DirectPeer, LegRef, LimitHit, Peer, Relay,
+    RelayCommand, RelayEvent, RelayPort,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use super::MediaReport;
+use crate::Inbound;
+
+/// The waker's token: above every port number.
+const WAKE: Token = Token(usize::MAX);
+/// Largest datagram read: RTP over a 1500-byte Ethernet MTU fits with room to spare; a longer
+/// one is truncated and dropped as malformed by the relay core.
+const MAX_DATAGRAM: usize = 2048;
+/// How often counters are published for `homeline status`.
+const PUBLISH: Duration = Duration::from_secs(1);
+/// Readiness events handled per wake-up.
+const EVENTS: usize = 1024;
+
+/// What the signalling core asks of a worker.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Allocate {
+        call: CallRef,
+        leg: LegRef,
+        reply: std_mpsc::SyncSender<Result<(ChannelId, u16), LimitHit>>,
+    },
+    SetPeer {
+        channel: ChannelId,
+        peer: Peer,
+        renegotiated: bool,
+    },
+    Pair(ChannelId, ChannelId),
+    PairDirect(ChannelId, DirectPeer),
+    Release(ChannelId),
+    Stop,
+}
+
+/// A worker's figures, written once per [`PUBLISH`] period, read by status.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Packets received on the worker's ports.
+    pub received: AtomicU64,
+    /// Packets forwarded.
+    pub forwarded: AtomicU64,
+    /// Bytes forwarded (UDP payload).
+    pub forwarded_bytes: AtomicU64,
+    /// Packets dropped (third addresses, no destination yet, malformed, stray).
+    pub dropped: AtomicU64,
+    /// Channels allocated now.
+    pub in_use: AtomicU64,
+}
+
+/// The control side's handle on a worker.
+#[derive(Debug)]
+pub(crate) struct WorkerHandle {
+    pub(crate) commands: std_mpsc::Sender<Command>,
+    pub(crate) waker: Arc<Waker>,
+    pub(crate) counters: Arc<WorkerCounters>,
+    pub(crate) channels: Arc<Mutex<Vec<ChannelStats>>>,
+    pub(crate) capacity: u32,
+    pub(crate) thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    pub(crate) fn send(&self, cmd: Command) {
+        if self.commands.send(cmd).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Binds every port of `config`'s range on `bind_ip` and starts the worker thread.
+pub(crate) fn spawn(
+    index: usize,
+    config: Config,
+    bind_ip: IpAddr,
+    to_core: mpsc::Sender<Inbound>,
+) -> std::io::Result<WorkerHandle> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+    let base = *config.ports.start();
+    let sockets = std::iter::repeat_with(|| None)
+        .take(config.ports.len())
+        .collect();
+    let capacity = config.channels();
+    let relay = Relay::new(config, &mut rand::thread_rng())
+        .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e.to_string()))?;
+    let (tx, rx) = std_mpsc::channel();
+    let counters = Arc::new(WorkerCounters::default());
+    let channels = Arc::new(Mutex::new(Vec::new()));
+    let mut worker = Worker {
+        relay,
+        bind_ip,
+        poll,
+        sockets,
+        base,
+        commands: rx,
+        to_core,
+        pending: VecDeque::new(),
+        calls: BTreeSet::new(),
+        counters: counters.clone(),
+        channels: channels.clone(),
+        local: Local::default(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("relay-{index}"))
+        .spawn(move || worker.run())?;
+    Ok(WorkerHandle {
+        commands: tx,
+        waker,
+        counters,
+        channels,
+        capacity,
+        thread: Some(thread),
+    })
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    sock.set_nonblocking(true)?;
+    // 1 MB covers 50 ms of a few hundred calls' packets should the worker be descheduled.
+    let _ = sock.set_recv_buffer_size(1 << 20);
+    sock.bind(&addr.into())
+        .map_err(|e| std::io::Error::new(e.kind(), format!("relay port {addr}: {e}")))?;
+    Ok(sock.into())
+}
+
+/// Counters kept in the worker's own memory and published now and then.
+#[derive(Debug, Default)]
+struct Local {
+    received: u64,
+    forwarded: u64,
+    forwarded_bytes: u64,
+    dropped: u64,
+}
+
+struct Worker {
+    relay: Relay,
+    bind_ip: IpAddr,
+    poll: Poll,
+    /// The sockets of allocated channels, indexed by `port - base`: ports are bound when a
+    /// channel is handed out and closed when it is released, so late packets of a finished
+    /// call meet a closed port rather than the next call.
+    sockets: Vec<Option<UdpSocket>>,
+    base: u16,
+    commands: std_mpsc::Receiver<Command>,
+    to_core: mpsc::Sender<Inbound>,
+    /// Reports the core's queue had no room for yet.
+    pending: VecDeque<MediaReport>,
+    /// Calls holding channels here, to publish their channels' counters.
+    calls: BTreeSet<CallRef>,
+    counters: Arc<WorkerCounters>,
+    channels: Arc<Mutex<Vec<ChannelStats>>>,
+    local: Local,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(EVENTS);
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let mut next_publish = Instant::now() + PUBLISH;
+        loop {
+            let now = Instant::now();
+            let wake = self
+                .relay
+                .poll_timeout()
+                .map_or(next_publish, |t| t.min(next_publish));
+            let wait = if self.pending.is_empty() {
+                wake.saturating_duration_since(now)
+            } else {
+                Duration::from_millis(10)
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    warn!(error = %e, "relay worker poll failed; worker stops");
+                    return;
+                }
+            }
+            // One clock reading per batch: packets of one wake-up arrived within microseconds.
+            let now = Instant::now();
+            for ev in events.iter() {
+                if ev.token() == WAKE {
+                    continue;
+                }
+                self.drain_socket(now, ev.token().0, &mut buf);
+            }
+            if !self.drain_commands(now) {
+                return;
+            }
+            if self.relay.poll_timeout().is_some_and(|t| t <= now) {
+                self.relay.handle_timeout(now);
+            }
+            // Timeouts release nothing themselves, but keep the sockets in step regardless.
+            if let Err(port) = self.apply_socket_commands() {
+                warn!(%port, "relay port could not be bound");
+            }
+            while let Some(ev) = self.relay.poll_event() {
+                self.report(ev);
+            }
+            self.flush_reports();
+            if now >= next_publish {
+                self.publish();
+                next_publish = now + PUBLISH;
+            }
+        }
+    }
+
+    /// Reads every datagram waiting on one port (mio readiness is edge-triggered).
+    #[inline]
+    fn drain_socket(&mut self, now: Instant, port: usize, buf: &mut [u8; MAX_DATAGRAM]) {
+        let Some(i) = port.checked_sub(usize::from(self.base)) else {
+            return;
+        };
+        let Some(Some(sock)) = self.sockets.get(i) else {
+            return;
+        };
+        loop {
+            let (n, from) = match sock.recv_from(buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // ICMP errors of earlier sends surface here on Linux: not this packet's fault.
+                Err(_) => continue,
+            };
+            self.local.received += 1;
+            let pkt = &buf[..n];
+            let Some(fwd) = self
+                .relay
+                .on_packet(now, RelayPort::new(port as u16), from, pkt)
+            else {
+                self.local.dropped += 1;
+                continue;
+            };
+            let out = usize::from(fwd.from_port.get()).wrapping_sub(usize::from(self.base));
+            let Some(Some(out)) = self.sockets.get(out) else {
+                self.local.dropped += 1;
+                continue;
+            };
+            match out.send_to(pkt, fwd.to) {
+                Ok(_) => {
+                    self.local.forwarded += 1;
+                    self.local.forwarded_bytes += n as u64;
+                }
+                Err(_) => self.local.dropped += 1,
+            }
+        }
+    }
+
+    /// Applies the core's commands; false when told to stop.
+    fn drain_commands(&mut self, now: Instant) -> bool {
+        loop {
+            let cmd = match self.commands.try_recv() {
+                Ok(c) => c,
+                Err(std_mpsc::TryRecvError::Empty) => return true,
+                Err(std_mpsc::TryRecvError::Disconnected) => return false,
+            };
+            match cmd {
+                Command::Allocate { call, leg, reply } => {
+                    let _ = reply.try_send(self.allocate(now, call, leg));
+                }
+                Command::SetPeer {
+                    channel,
+                    peer,
+                    renegotiated,
+                } => {
+                    let r = if renegotiated {
+                        self.relay.renegotiate(now, channel, peer)
+                    } else {
+                        self.relay.set_peer(now, channel, peer)
+                    };
+                    log_channel_error(r);
+                }
+                Command::Pair(a, b) => log_channel_error(self.relay.pair(now, a, b)),
+                Command::PairDirect(ch, peer) => {
+                    log_channel_error(self.relay.pair_direct(now, ch, peer))
+                }
+                Command::Release(channel) => {
+                    if let Ok(stats) = self.relay.snapshot(channel) {
+                        let call = stats.call;
+                        self.pending.push_back(MediaReport::Closed(Box::new(stats)));
+                        log_channel_error(self.relay.release(now, channel));
+                        if self.relay.channels_of(call).next().is_none() {
+                            self.calls.remove(&call);
+                        }
+                    }
+                }
+                Command::Stop => return false,
+            }
+        }
+    }
+
+    /// Takes a channel and binds its ports. A port held by another program costs that channel
+    /// (it goes to the back of the free list) and the next one is tried.
+    fn allocate(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        leg: LegRef,
+    ) -> Result<(ChannelId, u16), LimitHit> {
+        const ATTEMPTS: usize = 8;
+        let mut last_err = None;
+        for _ in 0..ATTEMPTS {
+            let id = self.relay.allocate(now, call, leg)?;
+            match self.apply_socket_commands() {
+                Ok(()) => {
+                    self.calls.insert(call);
+                    let port = self.relay.rtp_port(id).map(|p| p.get()).unwrap_or(0);
+                    return Ok((id, port));
+                }
+                Err(port) => {
+                    last_err = Some(port);
+                    let _ = self.relay.release(now, id);
+                    let _ = self.apply_socket_commands();
+                }
+            }
+        }
+        if let Some(port) = last_err {
+            warn!(%port, "relay ports are held by another program; channel refused");
+        }
+        Err(LimitHit::PoolExhausted {
+            capacity: self.relay.config().channels(),
+        })
+    }
+
+    /// Binds and closes sockets as the relay core asks. Err: the port that could not be bound
+    /// (every command is still applied).
+    fn apply_socket_commands(&mut self) -> Result<(), RelayPort> {
+        let mut failed = Ok(());
+        while let Some(cmd) = self.relay.poll_command() {
+            match cmd {
+                RelayCommand::Bind(port) => {
+                    if let Err(e) = self.open(port) {
+                        debug!(%port, error = %e, "relay port bind failed");
+                        failed = Err(port);
+                    }
+                }
+                RelayCommand::Release(port) => self.close(port),
+                _ => {}
+            }
+        }
+        failed
+    }
+
+    fn open(&mut self, port: RelayPort) -> std::io::Result<()> {
+        let i = usize::from(port.get() - self.base);
+        let mut sock = UdpSocket::from_std(bind(SocketAddr::new(self.bind_ip, port.get()))?);
+        self.poll.registry().register(
+            &mut sock,
+            Token(usize::from(port.get())),
+            Interest::READABLE,
+        )?;
+        self.sockets[i] = Some(sock);
+        Ok(())
+    }
+
+    fn close(&mut self, port: RelayPort) {
+        let i = usize::from(port.get() - self.base);
+        if let Some(mut sock) = self.sockets[i].take() {
+            let _ = self.poll.registry().deregister(&mut sock);
+        }
+    }
+
+    fn report(&mut self, ev: RelayEvent) {
+        let report = match ev {
+            RelayEvent::MediaTimeout { call, kind } => MediaReport::Timeout { call, kind },
+            RelayEvent::Latched {
+                call,
+                leg,
+                port,
+                source,
+                relatch,
+                ..
+            } => {
+                debug!(call = call.0, leg = leg.0, %port, %source, ?relatch, "media source latched");
+                return;
+            }
+            RelayEvent::SourceRejected {
+                call,
+                leg,
+                last_source,
+                packets,
+                ..
+            } => {
+                // A third address sending into a call's port: scanning, or a stale stream.
+                warn!(call = call.0, leg = leg.0, %last_source, packets, "relay dropped packets from an unexpected source");
+                return;
+            }
+            _ => return,
+        };
+        self.pending.push_back(report);
+    }
+
+    fn flush_reports(&mut self) {
+        while let Some(r) = self.pending.pop_front() {
+            match self.to_core.try_send(Inbound::Media(r)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(Inbound::Media(r))) => {
+                    self.pending.push_front(r);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let c = &self.counters;
+        c.received.store(self.local.received, Ordering::Relaxed);
+        c.forwarded.store(self.local.forwarded, Ordering::Relaxed);
+        c.forwarded_bytes
+            .store(self.local.forwarded_bytes, Ordering::Relaxed);
+        c.dropped.store(self.local.dropped, Ordering::Relaxed);
+        c.in_use
+            .store(u64::from(self.relay.pool_stats().in_use), Ordering::Relaxed);
+        let snapshot: Vec<ChannelStats> = self
+            .calls
+            .iter()
+            .flat_map(|call| self.relay.channels_of(*call).collect::<Vec<_>>())
+            .filter_map(|id| self.relay.snapshot(id).ok())
+            .collect();
+        if let Ok(mut shared) = self.channels.lock() {
+            *shared = snapshot;
+        }
+    }
+}
+
+fn log_channel_error(r: Result<(), relay::ChannelError>) {
+    if let Err(e) = r {
+        // The call layer named a channel that is gone (released by a timeout meanwhile).
+        debug!(error = %e, "relay command for a released channel");
+    }
+}
