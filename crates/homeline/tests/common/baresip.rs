@@ -105,6 +105,8 @@ pub struct Phone {
     pub user: String,
     /// SIP port on 127.0.0.1 (UDP and TCP).
     pub sip_port: u16,
+    /// The homeline listener the account registers to.
+    pub registrar: SocketAddr,
     child: Child,
     _dir: TempDir,
     output: Arc<Mutex<String>>,
@@ -156,6 +158,7 @@ impl Phone {
             name: name.to_string(),
             user: user.to_string(),
             sip_port,
+            registrar,
             child,
             _dir: dir,
             output,
@@ -220,9 +223,15 @@ impl Phone {
         self.command("resume", "");
     }
 
-    /// Blind transfer of the current call to `number` (REFER, RFC 3515).
+    /// Blind transfer of the current call to `number` (REFER, RFC 3515). baresip 1.0.0 wants
+    /// a full URI here (a bare number is "Invalid argument"), so one is made at the registrar.
     pub fn transfer(&mut self, number: &str) {
-        self.command("transfer", number);
+        let uri = if number.contains(':') {
+            number.to_string()
+        } else {
+            format!("sip:{number}@{}", self.registrar)
+        };
+        self.command("transfer", &uri);
     }
 
     /// Waits for the next incoming call.
@@ -763,7 +772,7 @@ fn value(b: &[u8], i: &mut usize) -> Option<Json> {
 /// Strong enough for the SBC flag (external zone) and safe in a baresip `accounts` line.
 pub const PW: &str = "Hl7kQ9vTzXmw";
 /// Talk time before hanging up: ~50 RTP packets per second each way with PCMU/20 ms.
-pub const TALK: Duration = Duration::from_secs(3);
+pub const TALK: Duration = Duration::from_secs(2);
 
 /// A data folder with `stations` (number, SBC flag) and a server on it.
 pub fn pbx(tag: &str, stations: &[(&str, bool)]) -> (TempDir, super::Server) {
@@ -889,6 +898,7 @@ pub fn talk_and_hang_up(
 /// Asserts that both phones sent and received more than `min` RTP packets.
 pub fn assert_audio_both_ways(a: (&Phone, RtpStats), b: (&Phone, RtpStats), min: u64) {
     for (p, s) in [a, b] {
+        eprintln!("{}: RTP {s:?}", p.name);
         assert!(
             s.tx > min && s.rx > min,
             "{}: RTP {s:?}, want more than {min} packets each way",
