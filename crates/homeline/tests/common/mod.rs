@@ -1,6 +1,7 @@
 //! Test harness: runs the real `homeline` binary on loopback with a private data folder, and a
 //! small SIP client for assertions on the wire.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // each test file uses its own part of the harness
+pub mod baresip;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
