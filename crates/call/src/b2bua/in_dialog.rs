@@ -95,19 +95,6 @@ pub(super) enum Pending {
     Ignore,
 }
 
-impl Pending {
-    fn call(&self) -> Option<CallRef> {
-        match self {
-            Pending::Relayed(r) => Some(r.call),
-            Pending::Acked { call, .. }
-            | Pending::Prack { call, .. }
-            | Pending::TransferFork { call, .. }
-            | Pending::TransferReinvite { call } => Some(*call),
-            Pending::Ignore => None,
-        }
-    }
-}
-
 /// A request from `near` relayed to the other side.
 #[derive(Debug, Clone)]
 pub(super) struct Relayed {
@@ -648,11 +635,13 @@ impl B2bua {
         true
     }
 
-    /// Forgets what this module kept for a call that ended.
+    /// Forgets what this module kept for a call that ended. Transactions still waiting for
+    /// an answer stay: a relayed request's answer (or its timeout) still closes the near
+    /// side's server transaction, and a transfer target answering late is hung up.
     pub(super) fn forget_call(&mut self, call_ref: CallRef) {
         self.ext
             .pending
-            .retain(|_, p| p.call().is_none_or(|c| c != call_ref));
+            .retain(|_, p| !matches!(p, Pending::Acked { call, .. } if *call == call_ref));
     }
 }
 

@@ -969,3 +969,102 @@ fn rfc3515_referrer_hanging_up_early_leaves_transferee_waiting() {
     assert!(out.iter().all(|(to, _)| *to != up.b.path));
     assert!(rig.b2b.is_empty());
 }
+
+#[test]
+fn rfc3515_transfer_to_remote_target_anchors_both_legs() {
+    let mut rig = Rig::new(1);
+    let up = refer_from_callee(&mut rig);
+    let call = transfer_requested(&mut rig);
+    let d = path("198.51.100.50:5060", Zone::External);
+    let target = Target {
+        uri: sip::Uri::parse("sip:2003@198.51.100.50").unwrap(),
+        path: d,
+    };
+    rig.b2b
+        .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
+    let d_invite = request_to(&rig.sent(), d, Method::Invite);
+    let remote_sdp = TARGET_SDP.replace("192.168.1.40", "198.51.100.50");
+    rig.feed(
+        d,
+        Message::Response(sdp_reply(&d_invite, 200, "carol", &remote_sdp)),
+    );
+    let a_reinvite = request_to(&rig.sent(), up.a.path, Method::Invite);
+    let offer = String::from_utf8(a_reinvite.body.to_vec()).unwrap();
+    assert!(
+        offer.contains("203.0.113.10") && !offer.contains("198.51.100.50"),
+        "{offer}"
+    );
+    let mut ok = Response::for_request(&a_reinvite, StatusCode::OK, None).with_body(
+        "application/sdp",
+        bytes::Bytes::from_static(CALLER_SDP.as_bytes()),
+    );
+    ok.headers
+        .push(HeaderName::Contact, "<sip:2001@10.0.0.20:5060>");
+    rig.feed(up.a.path, Message::Response(ok));
+    let ack = request_to(&rig.sent(), d, Method::Ack);
+    let answer = crate::sdp::Sdp::parse(&ack.body).unwrap();
+    let to_d = crate::sdp::media_endpoint(&answer).unwrap();
+    let to_a =
+        crate::sdp::media_endpoint(&crate::sdp::Sdp::parse(&a_reinvite.body).unwrap()).unwrap();
+    assert_eq!(to_d.addr.to_string(), "203.0.113.10");
+    assert_ne!(to_d.rtp_port, to_a.rtp_port, "one channel per remote leg");
+    assert!(!String::from_utf8(ack.to_bytes())
+        .unwrap()
+        .contains("10.0.0.20"));
+}
+
+#[test]
+fn rfc3515_remote_caller_transfers_office_phone() {
+    let mut rig = Rig::new(1);
+    let mut up = establish(&mut rig);
+    let refer =
+        up.a.request("REFER", "Refer-To: <sip:2003@203.0.113.10>\r\n", None);
+    rig.feed(up.a.path, Message::Request(refer));
+    let out = rig.sent();
+    assert_eq!(statuses_to(&out, up.a.path), [202]);
+    request_to(&out, up.a.path, Method::Notify);
+    let call = std::iter::from_fn(|| rig.b2b.poll_event())
+        .find_map(|e| match e {
+            CallEvent::TransferRequested { call, by, target } => {
+                assert_eq!((by.as_str(), target.as_str()), ("2001", "2003"));
+                Some(call)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let c = path("192.168.1.40:5060", Zone::Internal);
+    let target = Target {
+        uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
+        path: c,
+    };
+    rig.b2b
+        .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
+    let c_invite = request_to(&rig.sent(), c, Method::Invite);
+    assert!(c_invite
+        .headers
+        .get(&HeaderName::From)
+        .unwrap()
+        .contains("sip:2002@"));
+    rig.feed(
+        c,
+        Message::Response(sdp_reply(&c_invite, 200, "carol", TARGET_SDP)),
+    );
+    let b_reinvite = request_to(&rig.sent(), up.b.path, Method::Invite);
+    rig.feed(
+        up.b.path,
+        Message::Response(sdp_reply(&b_reinvite, 200, "bob", CALLEE_SDP)),
+    );
+    let out = rig.sent();
+    request_to(&out, c, Method::Ack);
+    request_to(&out, up.b.path, Method::Ack);
+    let n = request_to(&out, up.a.path, Method::Notify);
+    assert_eq!(&n.body[..], b"SIP/2.0 200 OK\r\n");
+    request_to(&out, up.a.path, Method::Bye);
+    // 2002's BYE now reaches the target, which took the caller's place.
+    rig.feed(up.b.path, Message::Request(up.b.request("BYE", "", None)));
+    let out = rig.sent();
+    assert_eq!(statuses_to(&out, up.b.path), [200]);
+    let bye = request_to(&out, c, Method::Bye);
+    assert_eq!(bye.call_id(), c_invite.call_id());
+    assert!(rig.b2b.is_empty());
+}
