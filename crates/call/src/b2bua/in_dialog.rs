@@ -102,6 +102,8 @@ pub(super) struct Relayed {
     near: MediaLeg,
     server: TxId,
     request: Request,
+    /// The request as sent to the far side (a CANCEL copies it, §9.1).
+    sent: Request,
 }
 
 /// The far side's 2xx to an offerless re-INVITE carried the offer: its ACK waits for the
@@ -387,7 +389,7 @@ impl B2bua {
         if offers {
             call.ext.offer = Some(near);
         }
-        let ctx = txl.send_request(now, out, far_path);
+        let ctx = txl.send_request(now, out.clone(), far_path);
         self.ext.pending.insert(
             ctx,
             Pending::Relayed(Relayed {
@@ -395,6 +397,7 @@ impl B2bua {
                 near,
                 server: tx,
                 request: req.clone(),
+                sent: out,
             }),
         );
     }
@@ -635,6 +638,35 @@ impl B2bua {
         true
     }
 
+    /// A CANCEL for a relayed re-INVITE (§9.2): 200 to the CANCEL, and the far side's INVITE
+    /// is cancelled; its 487 comes back to the near side as the INVITE's answer. Returns false
+    /// when `invite` is no relayed request.
+    pub(super) fn cancel_relayed(
+        &mut self,
+        txl: &mut TxLayer,
+        now: Instant,
+        tx: TxId,
+        invite: Option<TxId>,
+        req: &Request,
+    ) -> bool {
+        let Some(invite) = invite else {
+            return false;
+        };
+        let found = self.ext.pending.iter().find_map(|(ctx, p)| match p {
+            Pending::Relayed(r) if r.server == invite => Some((*ctx, r.sent.clone())),
+            _ => None,
+        });
+        let Some((ctx, sent)) = found else {
+            return false;
+        };
+        // The CANCEL's To already carries our tag on the near side.
+        txl.respond(now, tx, Response::for_request(req, StatusCode::OK, None));
+        if let Some(path) = txl_path(self, ctx) {
+            txl.send_request(now, cancel_of(&sent), path);
+        }
+        true
+    }
+
     /// Forgets what this module kept for a call that ended. Transactions still waiting for
     /// an answer stay: a relayed request's answer (or its timeout) still closes the near
     /// side's server transaction, and a transfer target answering late is hung up.
@@ -642,6 +674,42 @@ impl B2bua {
         self.ext
             .pending
             .retain(|_, p| !matches!(p, Pending::Acked { call, .. } if *call == call_ref));
+    }
+}
+
+/// Where the far side of relayed request `ctx` is.
+fn txl_path(b2b: &B2bua, ctx: TxId) -> Option<Path> {
+    let Some(Pending::Relayed(r)) = b2b.ext.pending.get(&ctx) else {
+        return None;
+    };
+    let call = b2b.calls.get(&r.call)?;
+    call.dialog(r.near.other()).map(|d| d.path)
+}
+
+/// The CANCEL for a request we sent (RFC 3261 §9.1: same Request-URI, Call-ID, From, To,
+/// CSeq number and top Via).
+fn cancel_of(sent: &Request) -> Request {
+    let mut h = Headers::new();
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+    ] {
+        if let Some(v) = sent.headers.get(&name) {
+            h.push(name, v);
+        }
+    }
+    h.push(HeaderName::MaxForwards, "70");
+    let seq = sent.cseq().map(|c| c.seq).unwrap_or(1);
+    h.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+    h.push(HeaderName::ContentLength, "0");
+    Request {
+        method: Method::Cancel,
+        uri: sent.uri.clone(),
+        version: sip::SIP_2_0.into(),
+        headers: h,
+        body: bytes::Bytes::new(),
     }
 }
 

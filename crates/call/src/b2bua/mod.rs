@@ -537,6 +537,9 @@ impl B2bua {
         invite: Option<TxId>,
         req: &Request,
     ) {
+        if self.cancel_relayed(txl, now, tx, invite, req) {
+            return;
+        }
         let found = invite.and_then(|inv| self.by_tx.get(&inv).copied());
         let Some((call_ref, Side::Caller)) = found else {
             txl.respond(

@@ -1068,3 +1068,40 @@ fn rfc3515_remote_caller_transfers_office_phone() {
     assert_eq!(bye.call_id(), c_invite.call_id());
     assert!(rig.b2b.is_empty());
 }
+
+#[test]
+fn rfc3261_9_2_cancel_of_reinvite_is_carried() {
+    let mut rig = Rig::new(1);
+    let Up { mut a, b: bp } = establish(&mut rig);
+    let reinvite = a.request("INVITE", "", Some(("application/sdp", HELD_SDP)));
+    rig.feed(a.path, Message::Request(reinvite.clone()));
+    let b_reinvite = request_to(&rig.sent(), bp.path, Method::Invite);
+    let mut cancel = reinvite;
+    cancel.method = Method::Cancel;
+    cancel
+        .headers
+        .set(HeaderName::CSeq, format!("{} CANCEL", a.cseq));
+    cancel.headers.remove(&HeaderName::ContentType);
+    cancel.body = bytes::Bytes::new();
+    cancel.headers.set(HeaderName::ContentLength, "0");
+    rig.feed(a.path, Message::Request(cancel));
+    let out = rig.sent();
+    assert_eq!(statuses_to(&out, a.path), [200]);
+    let b_cancel = request_to(&out, bp.path, Method::Cancel);
+    assert_eq!(
+        b_cancel.top_via().unwrap().branch(),
+        b_reinvite.top_via().unwrap().branch()
+    );
+    rig.feed(
+        bp.path,
+        Message::Response(reply(
+            &b_reinvite,
+            487,
+            "bob",
+            "<sip:2002@192.168.1.30>",
+            false,
+        )),
+    );
+    assert_eq!(statuses_to(&rig.sent(), a.path), [487]);
+    assert_eq!(rig.b2b.len(), 1, "the call itself stays");
+}
