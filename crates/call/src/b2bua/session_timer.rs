@@ -132,6 +132,7 @@ pub(super) fn on_answer(
 ) -> Option<Instant> {
     call.ext.rel.outstanding = None;
     out.headers.push(HeaderName::Allow, ALLOW);
+    out.headers.push(HeaderName::Supported, "timer");
     let t = &mut call.ext.timer;
     let (interval, refresher) = match session_expires(&resp.headers) {
         Some((delta, param)) => {
