@@ -1105,3 +1105,93 @@ fn rfc3261_9_2_cancel_of_reinvite_is_carried() {
     assert_eq!(statuses_to(&rig.sent(), a.path), [487]);
     assert_eq!(rig.b2b.len(), 1, "the call itself stays");
 }
+
+#[test]
+fn rfc3262_caller_requiring_100rel_gets_reliable_18x_from_an_unreliable_callee() {
+    let mut rig = Rig::new(1);
+    let (a, b) = (rig.a, rig.b[0]);
+    let mut inv = invite();
+    inv.headers.push(HeaderName::Require, "100rel");
+    rig.feed(a, Message::Request(inv));
+    let b_invite = request_to(&rig.sent(), b, Method::Invite);
+    assert!(
+        b_invite.headers.get(&HeaderName::Require).is_none(),
+        "only offered to the callee"
+    );
+    rig.feed(
+        b,
+        Message::Response(reply(
+            &b_invite,
+            180,
+            "bob",
+            "<sip:2002@192.168.1.30>",
+            false,
+        )),
+    );
+    let r180 = response_to(&rig.sent(), a, 180);
+    assert_eq!(r180.headers.get(&HeaderName::Require), Some("100rel"));
+    let rseq = &r180
+        .headers
+        .iter()
+        .find(|h| h.name.as_str() == "RSeq")
+        .unwrap()
+        .value;
+    let mut ap = Peer {
+        path: a,
+        call_id: "secret-call-id@10.0.0.20".into(),
+        me: "\"Alice\" <sip:2001@203.0.113.10>;tag=alice".into(),
+        them: format!(
+            "<sip:2002@203.0.113.10>;tag={}",
+            r180.to().unwrap().tag().unwrap()
+        ),
+        uri: "sip:homeline@192.168.1.10:5060".into(),
+        host: "10.0.0.20:5060".into(),
+        cseq: 1,
+    };
+    rig.feed(
+        a,
+        Message::Request(ap.request("PRACK", &format!("RAck: {rseq} 1 INVITE\r\n"), None)),
+    );
+    let out = rig.sent();
+    assert_eq!(statuses_to(&out, a), [200], "answered by homeline");
+    assert!(out.iter().all(|(to, _)| *to != b));
+}
+
+#[test]
+fn rfc3515_transferee_hanging_up_cancels_the_target() {
+    let mut rig = Rig::new(1);
+    let mut up = refer_from_callee(&mut rig);
+    let call = transfer_requested(&mut rig);
+    let c = path("192.168.1.40:5060", Zone::Internal);
+    let target = Target {
+        uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
+        path: c,
+    };
+    rig.b2b
+        .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
+    let c_invite = request_to(&rig.sent(), c, Method::Invite);
+    rig.feed(
+        c,
+        Message::Response(reply(
+            &c_invite,
+            180,
+            "carol",
+            "<sip:2003@192.168.1.40>",
+            false,
+        )),
+    );
+    rig.feed(up.a.path, Message::Request(up.a.request("BYE", "", None)));
+    let out = rig.sent();
+    assert_eq!(statuses_to(&out, up.a.path), [200]);
+    request_to(&out, c, Method::Cancel);
+    request_to(&out, up.b.path, Method::Bye);
+    assert!(rig.b2b.is_empty());
+    // The target answers anyway: acknowledged and hung up.
+    rig.feed(
+        c,
+        Message::Response(sdp_reply(&c_invite, 200, "carol", TARGET_SDP)),
+    );
+    let out = rig.sent();
+    request_to(&out, c, Method::Ack);
+    request_to(&out, c, Method::Bye);
+}
