@@ -254,6 +254,7 @@ impl Core {
                     let now = Instant::now();
                     self.tx.handle_timeout(now);
                     self.registrar.handle_timeout(now);
+                    self.calls.handle_timeout(&mut self.tx, now);
                     self.drain(now);
                 }
                 _ = &mut stop => break,
@@ -267,11 +268,15 @@ impl Core {
 
     fn next_wake(&self) -> Instant {
         let idle = Instant::now() + IDLE;
-        [self.tx.poll_timeout(), self.registrar.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-            .map_or(idle, |t| t.min(idle))
+        [
+            self.tx.poll_timeout(),
+            self.registrar.poll_timeout(),
+            self.calls.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(idle, |t| t.min(idle))
     }
 
     fn handle_inbound(&mut self, now: Instant, item: Inbound) {
@@ -384,6 +389,17 @@ impl Core {
                     CallEvent::Ended { call, reason } => {
                         info!(call = call.0, ?reason, "call ended")
                     }
+                    CallEvent::TransferRequested { call, by, target } => {
+                        info!(call = call.0, %by, "transfer requested");
+                        debug!(call = call.0, %target, "transfer target");
+                        let targets = self.transfer_targets(&target);
+                        self.calls
+                            .handle_transfer_targets(&mut self.tx, now, call, targets);
+                    }
+                    CallEvent::Transferred { call, .. } => info!(call = call.0, "call transferred"),
+                    CallEvent::TransferFailed { call, status } => {
+                        info!(call = call.0, status = status.as_u16(), "transfer failed")
+                    }
                 }
             }
             while let Some(t) = self.tx.poll_transmit() {
@@ -430,7 +446,7 @@ impl Core {
                 .calls
                 .handle_cancel(&mut self.tx, now, tx, invite, &request),
             TxEvent::Ack { request, .. } => {
-                self.calls.handle_ack(&request);
+                self.calls.handle_ack(&mut self.tx, now, &request);
             }
             TxEvent::Response { tx, response } => {
                 self.calls.handle_response(&mut self.tx, now, tx, response);
@@ -570,6 +586,36 @@ impl Core {
                     "relay channel closed"
                 );
             }
+        }
+    }
+
+    /// Where a blind transfer to `number` goes: a station's contacts, or the refusal the
+    /// referrer hears. Numbers outside the office meet the external class of service, the
+    /// stricter one, because the party being transferred may be on the Internet.
+    fn transfer_targets(&self, number: &str) -> Result<Vec<Target>, (StatusCode, String)> {
+        if self.stations.contains_key(number) {
+            return Ok(self
+                .registrar
+                .bindings(&Aor(number.to_string()))
+                .iter()
+                .filter_map(|b| {
+                    Some(Target {
+                        uri: sip::Uri::parse(&b.contact).ok()?,
+                        path: b.path(),
+                    })
+                })
+                .collect());
+        }
+        let class = policy::CosClass::default_external();
+        match policy::check_call(&class, number, &self.plan) {
+            Err(refusal) => Err((
+                StatusCode::new(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
+                refusal.reason_phrase(),
+            )),
+            Ok(_) => Err((
+                StatusCode::NOT_FOUND,
+                "no route: numbers outside the office need a trunk".into(),
+            )),
         }
     }
 

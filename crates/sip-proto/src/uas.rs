@@ -6,8 +6,9 @@ use sip::{HeaderName, Method, Request, Response, StatusCode, Uri};
 /// Methods homeline answers today, as listed in `Allow`.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, REGISTER, OPTIONS";
 
-/// Option tags homeline supports (none are required of us yet).
-const SUPPORTED: [&str; 0] = [];
+/// Option tags homeline supports: reliable provisionals (RFC 3262) and session timers (RFC 4028),
+/// both carried by the B2BUA.
+const SUPPORTED: [&str; 2] = ["100rel", "timer"];
 
 /// The answer for a request that must not go further, or `None` to process it.
 ///

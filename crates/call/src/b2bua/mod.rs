@@ -7,11 +7,17 @@
 //! carries basic calls: INVITE with forking to every contact of the callee (first 2xx wins, the
 //! other forks are cancelled, a late 2xx is acknowledged and hung up), provisional responses
 //! with their SDP, CANCEL (200 + 487), BYE from either side, failures and timeouts mapped to the
-//! caller. Re-INVITE, UPDATE, REFER, PRACK, session timers and media anchoring come next.
+//! caller. Mid-call requests (re-INVITE, UPDATE, INFO, MESSAGE, OPTIONS) are carried between
+//! the sides in `in_dialog`, reliable provisionals in `prack`, session timers in
+//! `session_timer` and blind transfer in `transfer`.
 
+mod in_dialog;
 mod leg;
 mod local_relay;
 mod media;
+mod prack;
+mod session_timer;
+mod transfer;
 
 pub use leg::Target;
 pub use local_relay::LocalRelay;
@@ -38,6 +44,10 @@ pub struct B2buaConfig {
     pub domain: String,
     /// Where devices of each zone send relayed media.
     pub media: MediaAddresses,
+    /// Session-Expires offered to callees, in seconds (RFC 4028; 1800 by default).
+    pub session_expires: u32,
+    /// Our Min-SE, in seconds (RFC 4028 §5; never below 90).
+    pub min_se: u32,
 }
 
 impl Default for B2buaConfig {
@@ -45,6 +55,8 @@ impl Default for B2buaConfig {
         B2buaConfig {
             domain: "homeline".into(),
             media: MediaAddresses::default(),
+            session_expires: 1800,
+            min_se: 90,
         }
     }
 }
@@ -61,6 +73,9 @@ pub enum EndReason {
     /// The relay saw no media for too long (or the session timer expired): both sides got a
     /// BYE with a Reason header.
     MediaTimeout,
+    /// The session timer ran out without a refresh (RFC 4028 §10): both sides got a BYE with
+    /// a Reason header.
+    SessionExpired,
 }
 
 /// What the call core reports (logs, counters, later the relay).
@@ -98,6 +113,30 @@ pub enum CallEvent {
         /// Why.
         reason: EndReason,
     },
+    /// A party asked to transfer the call (REFER). The driver looks `target` up, applies
+    /// `by`'s class of service and answers with [`B2bua::handle_transfer_targets`].
+    TransferRequested {
+        /// The call.
+        call: CallRef,
+        /// The station that sent REFER.
+        by: String,
+        /// The number in Refer-To.
+        target: String,
+    },
+    /// The transfer target answered and took the referrer's place.
+    Transferred {
+        /// The call.
+        call: CallRef,
+        /// The number now in the call.
+        target: String,
+    },
+    /// The transfer failed; the call stays as it was (unless the referrer had hung up).
+    TransferFailed {
+        /// The call.
+        call: CallRef,
+        /// What the referrer was told.
+        status: StatusCode,
+    },
 }
 
 /// Which side of a call a transaction or dialog belongs to.
@@ -118,6 +157,8 @@ struct Call {
     media: media::CallMedia,
     /// Why the best failure happened, when homeline decided it (Warning text).
     failure_warning: Option<String>,
+    /// Mid-call requests, reliable provisionals, session timer, transfer.
+    ext: in_dialog::CallExt,
 }
 
 /// The B2BUA: every call in progress.
@@ -132,6 +173,7 @@ pub struct B2bua {
     rng: rand::rngs::StdRng,
     events: VecDeque<CallEvent>,
     relay: Box<dyn MediaControl>,
+    ext: in_dialog::Ext,
 }
 
 impl B2bua {
@@ -147,6 +189,7 @@ impl B2bua {
             next: 0,
             rng: rand::rngs::StdRng::seed_from_u64(seed),
             events: VecDeque::new(),
+            ext: in_dialog::Ext::default(),
         }
     }
 
@@ -196,6 +239,10 @@ impl B2bua {
                 return;
             }
         };
+        if let Some(r) = session_timer::too_brief(&req, &self.config, &local_tag) {
+            txl.respond(now, tx, r);
+            return;
+        }
         let call = CallRef(self.next);
         self.next += 1;
         // Admission and anchoring before anything rings: a refused call is refused whole.
@@ -261,6 +308,8 @@ impl B2bua {
             answered: false,
         };
         txl.respond(now, tx, caller_leg.response(StatusCode::TRYING, None));
+        let ext = in_dialog::CallExt::new(caller, callee, &caller_leg.invite, &self.config);
+        let extra = ext.callee_invite_headers();
         let hops = caller_leg
             .invite
             .max_forwards()
@@ -298,6 +347,9 @@ impl B2bua {
                     .headers
                     .set(HeaderName::From, format!("{name} {from}"));
             }
+            for (name, value) in &extra {
+                invite.headers.push(name.clone(), value.clone());
+            }
             let btx = txl.send_request(now, invite.clone(), target.path);
             self.by_tx.insert(btx, (call, Side::Callee(i)));
             self.by_dialog.insert(
@@ -334,6 +386,7 @@ impl B2bua {
                 failure: None,
                 media: call_media,
                 failure_warning: None,
+                ext,
             },
         );
     }
@@ -346,9 +399,15 @@ impl B2bua {
         tx: TxId,
         resp: Response,
     ) -> bool {
+        if self.ext.pending.contains_key(&tx) {
+            return self.handle_ext_response(txl, now, tx, resp);
+        }
         let Some(&(call_ref, Side::Callee(i))) = self.by_tx.get(&tx) else {
             return false;
         };
+        if resp.status.as_u16() == 422 && self.retry_after_422(txl, now, call_ref, i, &resp) {
+            return true;
+        }
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return false;
         };
@@ -380,13 +439,8 @@ impl B2bua {
             if branch.state == BranchState::Calling {
                 branch.state = BranchState::Proceeding;
             }
-            if !call.caller.answered && call.winner.is_none() {
-                // Early media the relay cannot carry is left out; the ringing is not.
-                let body = relayed.unwrap_or(None);
-                let r = call.caller.response(status, with(&body));
-                txl.respond(now, call.caller.invite_tx, r);
-            }
-            return true;
+            // Early media the relay cannot carry is left out; the ringing is not.
+            return self.relay_provisional(txl, now, call_ref, i, &resp, relayed.unwrap_or(None));
         }
         let (status, body) = match relayed {
             Ok(b) => (status, b),
@@ -432,7 +486,10 @@ impl B2bua {
                     branch.state = BranchState::Answered;
                     call.winner = Some(i);
                     call.caller.answered = true;
-                    let r = call.caller.response(status, with(&body));
+                    let mut r = call.caller.response(status, with(&body));
+                    if let Some(at) = session_timer::on_answer(call, &resp, &mut r, now) {
+                        self.ext.timers.insert((at, call_ref));
+                    }
                     txl.respond(now, call.caller.invite_tx, r);
                     for (j, other) in call.branches.iter_mut().enumerate() {
                         if j != i
@@ -456,6 +513,9 @@ impl B2bua {
 
     /// A client transaction timed out (Timer B/F): that fork failed with 408.
     pub fn handle_timed_out(&mut self, txl: &mut TxLayer, now: Instant, tx: TxId) -> bool {
+        if self.ext_timed_out(txl, now, tx) {
+            return true;
+        }
         let Some(&(call_ref, Side::Callee(i))) = self.by_tx.get(&tx) else {
             return false;
         };
@@ -481,6 +541,9 @@ impl B2bua {
         invite: Option<TxId>,
         req: &Request,
     ) {
+        if self.cancel_relayed(txl, now, tx, invite, req) {
+            return;
+        }
         let found = invite.and_then(|inv| self.by_tx.get(&inv).copied());
         let Some((call_ref, Side::Caller)) = found else {
             txl.respond(
@@ -516,10 +579,15 @@ impl B2bua {
         self.end(now, call_ref, EndReason::CallerHungUp);
     }
 
-    /// An ACK for a 2xx we sent to the caller: the caller's side is confirmed. The callee was
-    /// acknowledged when it answered, so nothing is forwarded.
-    pub fn handle_ack(&mut self, req: &Request) -> bool {
-        self.dialog_of(req).is_some()
+    /// An ACK for a 2xx we sent: that side is confirmed. The other side was acknowledged
+    /// when it answered, so nothing is forwarded, except the answer an ACK carries to an offer
+    /// made in a 2xx (offerless re-INVITE, RFC 3261 §14.1).
+    pub fn handle_ack(&mut self, txl: &mut TxLayer, now: Instant, req: &Request) -> bool {
+        let Some((call_ref, side)) = self.dialog_of(req) else {
+            return false;
+        };
+        self.ack_received(txl, now, call_ref, side, req);
+        true
     }
 
     /// A request inside a dialog (To tag present). Returns false when no call has the dialog,
@@ -536,6 +604,9 @@ impl B2bua {
         };
         match req.method {
             Method::Bye => {
+                if self.bye_during_transfer(txl, now, tx, req, call_ref, side) {
+                    return true;
+                }
                 let Some(call) = self.calls.get_mut(&call_ref) else {
                     return false;
                 };
@@ -564,21 +635,7 @@ impl B2bua {
                 };
                 self.end(now, call_ref, reason);
             }
-            _ => {
-                // Mid-call changes (re-INVITE, UPDATE, INFO, REFER) are not carried yet: refuse
-                // them without touching the call (RFC 3261 §14.2 lets the call continue).
-                let status = if req.method == Method::Invite {
-                    StatusCode::NOT_ACCEPTABLE_HERE
-                } else {
-                    StatusCode::NOT_IMPLEMENTED
-                };
-                let mut r = Response::for_request(req, status, None);
-                r.headers.push(
-                    HeaderName::Warning,
-                    "399 homeline \"mid-call requests are not supported yet\"",
-                );
-                txl.respond(now, tx, r);
-            }
+            _ => self.pass_in_dialog(txl, now, tx, req, call_ref, side),
         }
         true
     }
@@ -593,6 +650,7 @@ impl B2bua {
         call_ref: CallRef,
         why: &str,
     ) -> bool {
+        self.abort_transfer(txl, now, call_ref);
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return false;
         };
@@ -668,6 +726,7 @@ impl B2bua {
             self.by_dialog
                 .remove(&(b.dialog.call_id.clone(), b.dialog.local_tag.clone()));
         }
+        self.forget_call(call_ref);
         self.events.push_back(CallEvent::Ended {
             call: call_ref,
             reason,

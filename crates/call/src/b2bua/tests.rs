@@ -9,6 +9,8 @@ use sip_proto::tx::{TxConfig, TxEvent, TxLayer};
 
 use super::*;
 
+mod dialog;
+
 const CALLER: &str = "2001";
 const CALLEE: &str = "2002";
 
@@ -103,7 +105,9 @@ impl Rig {
                 } => self
                     .b2b
                     .handle_cancel(&mut self.txl, self.now, tx, invite, &request),
-                TxEvent::Ack { request, .. } => assert!(self.b2b.handle_ack(&request)),
+                TxEvent::Ack { request, .. } => {
+                    assert!(self.b2b.handle_ack(&mut self.txl, self.now, &request))
+                }
                 TxEvent::TimedOut { tx } => {
                     self.b2b.handle_timed_out(&mut self.txl, self.now, tx);
                 }
@@ -115,6 +119,7 @@ impl Rig {
     fn advance(&mut self, d: Duration) {
         self.now += d;
         self.txl.handle_timeout(self.now);
+        self.b2b.handle_timeout(&mut self.txl, self.now);
         self.feed_none();
     }
 
@@ -201,7 +206,7 @@ fn rfc3261_13_basic_call_with_topology_hiding() {
     let offer = crate::sdp::Sdp::parse(&b_invite.body).unwrap();
     let ep = crate::sdp::media_endpoint(&offer).unwrap();
     assert_eq!(ep.addr.to_string(), "192.168.1.10");
-    assert!((30000..31000).contains(&ep.rtp_port) && ep.rtp_port.is_multiple_of(2));
+    assert!((30000..31000).contains(&ep.rtp_port) && ep.rtp_port & 1 == 0);
     assert!(text.contains("\"Alice\""), "display name kept");
 
     rig.feed(
