@@ -7,17 +7,21 @@
 //! carries basic calls: INVITE with forking to every contact of the callee (first 2xx wins, the
 //! other forks are cancelled, a late 2xx is acknowledged and hung up), provisional responses
 //! with their SDP, CANCEL (200 + 487), BYE from either side, failures and timeouts mapped to the
-//! caller. Re-INVITE, UPDATE, REFER, PRACK, session timers and media anchoring come next.
+//! caller. Call forwarding (always, busy, no answer) keeps the caller's dialog and rings the
+//! target as new forks ([`forward`]). Re-INVITE, UPDATE, REFER, PRACK and session timers come
+//! next.
 
+mod forward;
 mod leg;
 mod local_relay;
 mod media;
 
+pub use forward::{Forward, ForwardKind, Forwarding, NotFollowed};
 pub use leg::Target;
 pub use local_relay::LocalRelay;
 pub use media::{MediaAddresses, MediaControl, MediaError, MediaLeg, NoRelay};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -91,6 +95,28 @@ pub enum CallEvent {
         /// The call.
         call: CallRef,
     },
+    /// The callee's forwarding was followed: `forks` contacts of the target ring now (for
+    /// busy and no answer, instead of the callee's, which were cancelled or failed).
+    Forwarded {
+        /// The call.
+        call: CallRef,
+        /// Which forwarding.
+        kind: ForwardKind,
+        /// Contacts rung.
+        forks: usize,
+    },
+    /// The callee's forwarding applied but was not followed; the call went on as if there
+    /// were none.
+    ForwardNotFollowed {
+        /// The call.
+        call: CallRef,
+        /// The station whose forwarding it is (the called one).
+        station: String,
+        /// Which forwarding.
+        kind: ForwardKind,
+        /// Why not.
+        why: NotFollowed,
+    },
     /// The call is over.
     Ended {
         /// The call.
@@ -116,6 +142,8 @@ struct Call {
     failure: Option<StatusCode>,
     /// Relay channels and the devices' media endpoints.
     media: media::CallMedia,
+    /// The callee's forwarding on busy and no answer, while it may still apply.
+    forward: Option<forward::ForwardState>,
 }
 
 /// The B2BUA: every call in progress.
@@ -130,6 +158,8 @@ pub struct B2bua {
     rng: rand::rngs::StdRng,
     events: VecDeque<CallEvent>,
     relay: Box<dyn MediaControl>,
+    /// When each call ringing with "forward on no answer" is due to be forwarded.
+    forward_timers: BTreeSet<(Instant, CallRef)>,
 }
 
 impl B2bua {
@@ -145,6 +175,7 @@ impl B2bua {
             next: 0,
             rng: rand::rngs::StdRng::seed_from_u64(seed),
             events: VecDeque::new(),
+            forward_timers: BTreeSet::new(),
         }
     }
 
@@ -165,7 +196,8 @@ impl B2bua {
 
     /// A new INVITE (no To tag) on server transaction `tx`. `caller` is the calling station;
     /// `targets` are the callee's contacts, or the status to refuse with (404 unknown number,
-    /// 480 not registered, 403 by policy) as the I/O layer decided.
+    /// 480 not registered, 403 by policy) as the I/O layer decided; `forwarding` is the
+    /// callee's, its targets resolved and checked by the I/O layer.
     #[allow(clippy::too_many_arguments)] // the facts of one incoming call, gathered by the driver
     pub fn handle_invite(
         &mut self,
@@ -177,8 +209,12 @@ impl B2bua {
         caller: &str,
         callee: &str,
         targets: Result<Vec<Target>, StatusCode>,
+        mut forwarding: Forwarding,
     ) {
         let local_tag = self.token();
+        let call = CallRef(self.next);
+        self.next += 1;
+        let (targets, rung) = self.forward_always(call, callee, targets, &mut forwarding);
         let targets = match targets {
             Ok(t) if t.is_empty() => Err(StatusCode::TEMPORARILY_UNAVAILABLE),
             other => other,
@@ -194,8 +230,6 @@ impl B2bua {
                 return;
             }
         };
-        let call = CallRef(self.next);
-        self.next += 1;
         // Admission and anchoring before anything rings: a refused call is refused whole.
         let body = body_of(&req.headers, &req.body);
         let callee_paths: Vec<&Path> = targets.iter().map(|t| &t.path).collect();
@@ -259,14 +293,65 @@ impl B2bua {
             answered: false,
         };
         txl.respond(now, tx, caller_leg.response(StatusCode::TRYING, None));
+        let branches = self.fork(
+            txl,
+            now,
+            call,
+            &caller_leg,
+            (caller, &rung),
+            0,
+            targets.into_iter().zip(bodies),
+        );
+        self.by_tx.insert(tx, (call, Side::Caller));
+        self.by_dialog.insert(
+            (
+                caller_leg.dialog.call_id.clone(),
+                caller_leg.dialog.local_tag.clone(),
+            ),
+            (call, Side::Caller),
+        );
+        self.events.push_back(CallEvent::Started {
+            call,
+            caller: caller.to_string(),
+            callee: callee.to_string(),
+            forks: branches.len(),
+        });
+        self.calls.insert(
+            call,
+            Call {
+                caller: caller_leg,
+                branches,
+                winner: None,
+                failure: None,
+                media: call_media,
+                forward: None,
+            },
+        );
+        self.arm_forwarding(now, call, caller, callee, forwarding);
+    }
+
+    /// Sends an INVITE to each target with its body, as forks `first..` of `call`, and
+    /// returns the new branches. `(caller, callee)` are the numbers on the callee's side.
+    #[allow(clippy::too_many_arguments)] // the call, its caller leg, who to whom, what to ring
+    fn fork(
+        &mut self,
+        txl: &mut TxLayer,
+        now: Instant,
+        call: CallRef,
+        caller_leg: &CallerLeg,
+        (caller, callee): (&str, &str),
+        first: usize,
+        forks: impl Iterator<Item = (Target, Option<(String, bytes::Bytes)>)>,
+    ) -> Vec<CalleeBranch> {
         let hops = caller_leg
             .invite
             .max_forwards()
             .unwrap_or(70)
             .saturating_sub(1)
             .max(1);
-        let mut branches = Vec::with_capacity(targets.len());
-        for (i, (target, body)) in targets.into_iter().zip(bodies).enumerate() {
+        let mut branches = Vec::new();
+        for (i, (target, body)) in forks.enumerate() {
+            let i = first + i;
             let mut dialog = Dialog {
                 call_id: format!("{}@homeline", self.token()),
                 local_tag: self.token(),
@@ -309,30 +394,7 @@ impl B2bua {
                 state: BranchState::Calling,
             });
         }
-        self.by_tx.insert(tx, (call, Side::Caller));
-        self.by_dialog.insert(
-            (
-                caller_leg.dialog.call_id.clone(),
-                caller_leg.dialog.local_tag.clone(),
-            ),
-            (call, Side::Caller),
-        );
-        self.events.push_back(CallEvent::Started {
-            call,
-            caller: caller.to_string(),
-            callee: callee.to_string(),
-            forks: branches.len(),
-        });
-        self.calls.insert(
-            call,
-            Call {
-                caller: caller_leg,
-                branches,
-                winner: None,
-                failure: None,
-                media: call_media,
-            },
-        );
+        branches
     }
 
     /// A response on a client transaction. Returns false when it is not one of ours.
@@ -397,7 +459,7 @@ impl B2bua {
                 let bye = branch.dialog.request(Method::Bye, &bye_branch, None);
                 txl.send_request(now, bye, branch.dialog.path);
                 branch.state = BranchState::Done;
-                call.failure = Some(better_failure(call.failure, e.status()));
+                call.fork_failed(i, e.status());
                 self.finish_if_all_failed(txl, now, call_ref);
                 return true;
             }
@@ -445,7 +507,7 @@ impl B2bua {
             return true;
         }
         branch.state = BranchState::Done;
-        call.failure = Some(better_failure(call.failure, status));
+        call.fork_failed(i, status);
         self.finish_if_all_failed(txl, now, call_ref);
         true
     }
@@ -462,7 +524,7 @@ impl B2bua {
             return true;
         }
         call.branches[i].state = BranchState::Done;
-        call.failure = Some(better_failure(call.failure, StatusCode::REQUEST_TIMEOUT));
+        call.fork_failed(i, StatusCode::REQUEST_TIMEOUT);
         self.finish_if_all_failed(txl, now, call_ref);
         true
     }
@@ -635,6 +697,12 @@ impl B2bua {
         if call.winner.is_some() || call.branches.iter().any(|b| b.state != BranchState::Done) {
             return;
         }
+        if !call.caller.answered && self.forward_on_busy(txl, now, call_ref) {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
         let status = call.failure.unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
         if !call.caller.answered {
             call.caller.answered = true;
@@ -653,6 +721,9 @@ impl B2bua {
         };
         if call.media.anchored() {
             self.relay.release_call(now, call_ref);
+        }
+        if let Some(at) = call.forward.as_ref().and_then(|f| f.no_answer_at) {
+            self.forward_timers.remove(&(at, call_ref));
         }
         self.by_tx.remove(&call.caller.invite_tx);
         self.by_dialog.remove(&(

@@ -28,6 +28,8 @@ struct Rig {
     now: Instant,
     a: Path,
     b: Vec<Path>,
+    /// The callee's forwarding, handed over with every new INVITE.
+    forwarding: Forwarding,
 }
 
 impl Rig {
@@ -52,6 +54,7 @@ impl Rig {
             b: (0..forks)
                 .map(|i| path(&format!("192.168.1.{}:5060", 30 + i), Zone::Internal))
                 .collect(),
+            forwarding: Forwarding::default(),
         }
     }
 
@@ -81,6 +84,7 @@ impl Rig {
                         CALLER,
                         CALLEE,
                         Ok(targets),
+                        self.forwarding.clone(),
                     );
                 }
                 TxEvent::Request { tx, request, .. } => {
@@ -115,6 +119,7 @@ impl Rig {
     fn advance(&mut self, d: Duration) {
         self.now += d;
         self.txl.handle_timeout(self.now);
+        self.b2b.handle_timeout(&mut self.txl, self.now);
         self.feed_none();
     }
 
@@ -201,7 +206,7 @@ fn rfc3261_13_basic_call_with_topology_hiding() {
     let offer = crate::sdp::Sdp::parse(&b_invite.body).unwrap();
     let ep = crate::sdp::media_endpoint(&offer).unwrap();
     assert_eq!(ep.addr.to_string(), "192.168.1.10");
-    assert!((30000..31000).contains(&ep.rtp_port) && ep.rtp_port % 2 == 0);
+    assert!((30000..31000).contains(&ep.rtp_port) && ep.rtp_port & 1 == 0);
     assert!(text.contains("\"Alice\""), "display name kept");
 
     rig.feed(
@@ -408,6 +413,8 @@ fn refused_targets_answer_at_once() {
         "callee known but not registered"
     );
 }
+
+mod forwarding;
 
 #[test]
 fn better_failure_prefers_busy_over_timeout() {
