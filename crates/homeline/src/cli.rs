@@ -24,8 +24,9 @@ pub(crate) enum Command {
     Serve,
     /// Manage stations (extensions).
     Station {
+        // Boxed: the station options are many times the size of every other command.
         #[command(subcommand)]
-        command: StationCommand,
+        command: Box<StationCommand>,
     },
     /// SIP tools.
     Sip {
@@ -106,9 +107,27 @@ pub(crate) struct StationFields {
     /// "Internet registration via SBC" (Device@Home): on or off. Needs auth and a strong password.
     #[arg(long, value_parser = on_off)]
     pub(crate) sbc: Option<bool>,
-    /// Class of service (a number for now).
-    #[arg(long)]
-    pub(crate) cos: Option<u32>,
+    /// Class of service while registered on the internal zone, by name (built-in:
+    /// internal-only, local, national, international, office, remote; or a [cos.NAME] of the
+    /// configuration file); "default" for the zone's default (office).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) class_internal: Option<String>,
+    /// Class of service while registered on the external zone (Device@Home), by name;
+    /// "default" for the zone's default (remote: stations and national numbers).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) class_external: Option<String>,
+    /// Forward every call to this number; "off" to stop.
+    #[arg(long, value_name = "NUMBER|off")]
+    pub(crate) forward_always: Option<String>,
+    /// Forward calls every device of the station answers busy; "off" to stop.
+    #[arg(long, value_name = "NUMBER|off")]
+    pub(crate) forward_busy: Option<String>,
+    /// Forward calls nobody answers in time (--no-answer-secs); "off" to stop.
+    #[arg(long, value_name = "NUMBER|off")]
+    pub(crate) forward_no_answer: Option<String>,
+    /// Seconds of ringing before forwarding on no answer, 1 to 600. Default 20.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) no_answer_secs: Option<u32>,
     /// Payload security (TLS + SRTP required): on or off.
     #[arg(long, value_parser = on_off)]
     pub(crate) payload_security: Option<bool>,

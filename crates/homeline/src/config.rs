@@ -1,12 +1,14 @@
 //! The configuration file: a strict TOML model (unknown keys are errors naming the key), turned
 //! into each core's typed settings. Every field is optional; defaults follow the brief.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use net::NetConfig;
+use policy::{CosClass, CosClasses, DestinationClass, NumberingPlan};
 use serde::Deserialize;
 use sip_proto::registrar::RegistrarConfig;
 
@@ -23,6 +25,26 @@ pub(crate) struct ConfigFile {
     /// Logging.
     #[serde(default)]
     pub(crate) log: LogSection,
+    /// Classes of service by name, `[cos.<name>]`, besides the built-in ones (a section
+    /// with a built-in name replaces that class; see `policy::cos_classes`).
+    #[serde(default)]
+    pub(crate) cos: BTreeMap<String, CosSection>,
+}
+
+/// `[cos.<name>]`: one class of service. The name is what `station set --class-internal`
+/// and `--class-external` take: 1 to 32 of a-z, 0-9, '-', '_'.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CosSection {
+    /// Destination classes the class may reach: "internal", "local", "national",
+    /// "international". Required: a class that forgets it should not silently allow nothing.
+    pub(crate) allow: Vec<String>,
+    /// Outside numbers starting with one of these are refused even when their destination
+    /// class is allowed, written as dialled after the trunk access code ("0900") or in E.164
+    /// ("+881"). Default: the premium-rate examples of the built-in classes (0900, 0190, 0137,
+    /// 118, +881, +882), so a new class is never more open than the built-in ones by
+    /// accident; `[]` blocks nothing.
+    pub(crate) block_prefixes: Option<Vec<String>>,
 }
 
 /// `[sip]`.
@@ -75,6 +97,34 @@ impl ConfigFile {
     /// Parses TOML text.
     pub(crate) fn parse(text: &str) -> Result<ConfigFile> {
         Ok(toml::from_str(text)?)
+    }
+
+    /// Every class of service: the built-in ones, replaced or joined by `[cos.<name>]`
+    /// sections. Errors name the section and key.
+    pub(crate) fn cos_classes(&self) -> Result<CosClasses> {
+        let plan = NumberingPlan::default();
+        let mut classes = CosClasses::builtin();
+        for (name, section) in &self.cos {
+            let allowed = section
+                .allow
+                .iter()
+                .map(|a| {
+                    a.parse::<DestinationClass>()
+                        .with_context(|| format!("cos.{name}.allow"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let blocked = match &section.block_prefixes {
+                Some(list) => list.clone(),
+                None => policy::cos::EXAMPLE_PREMIUM_PREFIXES
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect(),
+            };
+            classes
+                .insert(CosClass::new(name.as_str(), allowed, blocked), &plan)
+                .with_context(|| format!("[cos.{name}]"))?;
+        }
+        Ok(classes)
     }
 
     /// The I/O layer's settings. `ipv6` says whether this host can bind IPv6 at all; when it
@@ -151,6 +201,7 @@ impl ConfigFile {
             external: listeners("external", &s.external, d.external)?,
             max_message: s.max_message.unwrap_or(d.max_message),
             registrar,
+            classes: self.cos_classes()?,
             ..d
         };
         if config.max_message < 1024 {
@@ -188,6 +239,47 @@ mod tests {
         let c = ConfigFile::parse("[sip]\ninternal = [\"nowhere\"]\n").unwrap();
         let e = c.net_config(true).unwrap_err();
         assert!(format!("{e:#}").contains("sip.internal"));
+    }
+
+    #[test]
+    fn cos_sections_add_and_replace_classes() {
+        let c = ConfigFile::parse(
+            "[cos.sales]\nallow = [\"internal\", \"national\", \"international\"]\n\
+             block_prefixes = [\"0900\", \"+882\"]\n\
+             [cos.remote]\nallow = [\"internal\"]\n",
+        )
+        .unwrap();
+        let classes = c.cos_classes().unwrap();
+        let sales = classes.resolve("sales").unwrap();
+        assert_eq!(sales.blocked_prefixes, ["0900", "+882"]);
+        assert!(sales.allowed.contains(&DestinationClass::International));
+        let remote = classes.default_for(policy::Zone::External);
+        assert_eq!(
+            remote.allowed.iter().copied().collect::<Vec<_>>(),
+            [DestinationClass::Internal]
+        );
+        assert!(
+            remote.blocked_prefixes.iter().any(|p| p == "0900"),
+            "premium blocked by default"
+        );
+        assert!(c.net_config(true).unwrap().classes.resolve("sales").is_ok());
+    }
+
+    #[test]
+    fn cos_errors_name_the_section_and_key() {
+        for (text, needle) in [
+            ("[cos.x]\nallow = [\"galactic\"]\n", "cos.x.allow"),
+            (
+                "[cos.x]\nallow = []\nblock_prefixes = [\"09x\"]\n",
+                "[cos.x]",
+            ),
+            ("[cos.Bad]\nallow = []\n", "[cos.Bad]"),
+        ] {
+            let e = ConfigFile::parse(text).unwrap().cos_classes().unwrap_err();
+            assert!(format!("{e:#}").contains(needle), "{text}: {e:#}");
+        }
+        let e = ConfigFile::parse("[cos.x]\nalow = []\n").unwrap_err();
+        assert!(format!("{e:#}").contains("alow"), "{e:#}");
     }
 
     #[test]

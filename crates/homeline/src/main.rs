@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod serve;
 mod station_cmd;
+mod station_cos;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -4,10 +4,13 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use policy::cos::{OFFICE, REMOTE};
+use policy::{CosClasses, NumberingPlan};
 use store::{DeviceType, NewStation, PasswordChange, Secret, Station, StationChanges, Store};
 
 use crate::cli::{StationCommand, StationFields};
 use crate::config::ConfigFile;
+use crate::station_cos::{check_forwarding, Requested};
 
 pub(crate) async fn run(command: &StationCommand, file: &ConfigFile, data: &Path) -> Result<()> {
     if let StationCommand::Rules = command {
@@ -17,18 +20,25 @@ pub(crate) async fn run(command: &StationCommand, file: &ConfigFile, data: &Path
         }
         return Ok(());
     }
-    let realm = file.net_config(true)?.registrar.realm;
+    let config = file.net_config(true)?;
     let store = Store::open(data)
         .await
         .with_context(|| format!("cannot open the store in {}", data.display()))?;
-    let result = run_with(command, &store, &realm).await;
+    let result = run_with(command, &store, &config.registrar.realm, &config.classes).await;
     store.close().await;
     result
 }
 
-async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Result<()> {
+async fn run_with(
+    command: &StationCommand,
+    store: &Store,
+    realm: &str,
+    classes: &CosClasses,
+) -> Result<()> {
+    let plan = NumberingPlan::default();
     match command {
         StationCommand::Add { number, fields } => {
+            let requested = Requested::parse(fields, classes)?;
             let (password, generated) = match read_password(fields)? {
                 Some(p) => (p, false),
                 None => (
@@ -42,11 +52,17 @@ async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Resul
             }
             new.auth_enabled = fields.auth.unwrap_or(true);
             new.sbc_allowed = fields.sbc.unwrap_or(false);
-            new.cos = fields.cos.unwrap_or(0);
+            new.cos_internal = requested.class_internal.clone().flatten();
+            new.cos_external = requested.class_external.clone().flatten();
+            new.forwarding = requested.apply(new.forwarding);
+            let resolved =
+                classes.for_station(new.cos_internal.as_deref(), new.cos_external.as_deref())?;
+            let notes = check_forwarding(&resolved, &new.forwarding, &plan)?;
             new.payload_security = fields.payload_security.unwrap_or(false);
             new.password = Some(Secret::new(password.clone()));
             let station = store.add_station(new, realm).await?;
             println!("added station {}", station.number);
+            notes.iter().for_each(|n| println!("{n}"));
             if generated {
                 println!("password: {password}");
                 println!("(shown once: homeline stores only digest hashes of it)");
@@ -56,19 +72,21 @@ async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Resul
         StationCommand::List => {
             let stations = store.list_stations().await?;
             println!(
-                "{:<12} {:<24} {:<10} {:<5} {:<5} {:<4} {:<8}",
-                "number", "name", "device", "auth", "sbc", "cos", "payload"
+                "{:<12} {:<24} {:<10} {:<5} {:<5} {:<14} {:<14} {:<8} forwarding",
+                "number", "name", "device", "auth", "sbc", "class-int", "class-ext", "payload"
             );
             for s in &stations {
                 println!(
-                    "{:<12} {:<24} {:<10} {:<5} {:<5} {:<4} {:<8}",
+                    "{:<12} {:<24} {:<10} {:<5} {:<5} {:<14} {:<14} {:<8} {}",
                     s.number,
                     s.display_name,
                     s.device_type,
                     on(s.auth_enabled),
                     on(s.sbc_allowed),
-                    s.cos,
-                    on(s.payload_security)
+                    s.cos_internal.as_deref().unwrap_or(OFFICE),
+                    s.cos_external.as_deref().unwrap_or(REMOTE),
+                    on(s.payload_security),
+                    forwarding_summary(&s.forwarding)
                 );
             }
             println!("{} station(s)", stations.len());
@@ -86,6 +104,28 @@ async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Resul
             fields,
             new_password,
         } => {
+            let requested = Requested::parse(fields, classes)?;
+            let Some(current) = store.station(number).await? else {
+                bail!("no station {number}")
+            };
+            // The resulting station's forwarding is checked against its resulting classes, so
+            // a class change that a standing forwarding would break is refused too.
+            let class_internal = requested
+                .class_internal
+                .clone()
+                .unwrap_or(current.cos_internal.clone());
+            let class_external = requested
+                .class_external
+                .clone()
+                .unwrap_or(current.cos_external.clone());
+            let notes = if requested.any() {
+                let resolved =
+                    classes.for_station(class_internal.as_deref(), class_external.as_deref())?;
+                let forwarding = requested.apply(current.forwarding.clone());
+                check_forwarding(&resolved, &forwarding, &plan)?
+            } else {
+                Vec::new()
+            };
             let mut generated = None;
             let password = match read_password(fields)? {
                 Some(p) => PasswordChange::Set(Secret::new(p)),
@@ -101,12 +141,18 @@ async fn run_with(command: &StationCommand, store: &Store, realm: &str) -> Resul
                 device_type: fields.device.as_deref().map(str::parse).transpose()?,
                 auth_enabled: fields.auth,
                 sbc_allowed: fields.sbc,
-                cos: fields.cos,
+                cos_internal: requested.class_internal,
+                cos_external: requested.class_external,
+                forward_always: requested.forward_always,
+                forward_busy: requested.forward_busy,
+                forward_no_answer: requested.forward_no_answer,
+                no_answer_secs: requested.no_answer_secs,
                 payload_security: fields.payload_security,
                 password,
             };
             let s = store.update_station(number, changes, realm).await?;
             println!("updated station {}", s.number);
+            notes.iter().for_each(|n| println!("{n}"));
             if let Some(p) = generated {
                 println!("password: {p}");
                 println!("(shown once: homeline stores only digest hashes of it)");
@@ -136,7 +182,18 @@ fn show(s: &Station, realm: &str) {
     println!("device:            {}", s.device_type);
     println!("authentication:    {}", on(s.auth_enabled));
     println!("internet via SBC:  {}", on(s.sbc_allowed));
-    println!("class of service:  {}", s.cos);
+    let class = |named: &Option<String>, default: &str| match named {
+        Some(name) => name.clone(),
+        None => format!("{default} (default)"),
+    };
+    println!("class (internal):  {}", class(&s.cos_internal, OFFICE));
+    println!("class (external):  {}", class(&s.cos_external, REMOTE));
+    let f = &s.forwarding;
+    let target = |t: &Option<String>| t.clone().unwrap_or_else(|| "off".into());
+    println!("forward always:    {}", target(&f.always));
+    println!("forward busy:      {}", target(&f.busy));
+    println!("forward no answer: {}", target(&f.no_answer));
+    println!("no answer after:   {} s", f.no_answer_secs);
     println!("payload security:  {}", on(s.payload_security));
     println!(
         "password:          {}",
@@ -162,6 +219,25 @@ fn show(s: &Station, realm: &str) {
             algs.join(", ")
         }
     );
+}
+
+/// `always 2003, busy 2004, no-answer 2005 after 20 s`, or `-` when nothing is set.
+fn forwarding_summary(f: &store::Forwarding) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = &f.always {
+        parts.push(format!("always {t}"));
+    }
+    if let Some(t) = &f.busy {
+        parts.push(format!("busy {t}"));
+    }
+    if let Some(t) = &f.no_answer {
+        parts.push(format!("no-answer {t} after {} s", f.no_answer_secs));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn on(b: bool) -> &'static str {

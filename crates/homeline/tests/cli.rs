@@ -81,7 +81,7 @@ fn bad_input_names_the_field() {
     ))
     .contains("number"));
     assert!(
-        stderr(&run(&data.0, &["station", "set", "9999", "--cos", "1"]))
+        stderr(&run(&data.0, &["station", "set", "9999", "--name", "x"]))
             .contains("no station 9999")
     );
     assert!(stderr(&run(

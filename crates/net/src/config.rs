@@ -22,6 +22,9 @@ pub struct NetConfig {
     pub udp_buffer: usize,
     /// The RTP relay.
     pub media: MediaConfig,
+    /// Classes of service by name (built-in and configured) that stations' class names
+    /// resolve to.
+    pub classes: policy::CosClasses,
 }
 
 /// Settings of the RTP relay and where it is reached.
@@ -71,6 +74,7 @@ impl Default for NetConfig {
             station_poll: Duration::from_secs(1),
             udp_buffer: 4 << 20,
             media: MediaConfig::default(),
+            classes: policy::CosClasses::builtin(),
         }
     }
 }

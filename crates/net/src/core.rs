@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use call::b2bua::{B2bua, B2buaConfig, CallEvent, CallRef, MediaAddresses, Target};
+use call::b2bua::{B2bua, B2buaConfig, CallEvent, CallRef, MediaAddresses, NotFollowed, Target};
 use policy::Zone;
 use sip::{
     parse_datagram, parse_framed, validate_request, validate_response, HeaderAccess, HeaderName,
@@ -135,10 +135,11 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
 
     let realm = config.registrar.realm.clone();
     let generation = store.generation().await?;
-    let cache = stations::load(&store, &realm).await?;
+    let cache = stations::load(&store, &realm, &config.classes).await?;
     tokio::spawn(stations::refresh_loop(
         store.clone(),
         realm,
+        config.classes.clone(),
         generation,
         config.station_poll,
         to_core.clone(),
@@ -386,13 +387,35 @@ impl Core {
                         info!(call = call.0, status = status.as_u16(), %why, "call refused")
                     }
                     CallEvent::Answered { call } => info!(call = call.0, "call answered"),
+                    CallEvent::Forwarded { call, kind, forks } => {
+                        info!(call = call.0, %kind, forks, "call forwarded")
+                    }
+                    CallEvent::ForwardNotFollowed {
+                        call,
+                        station,
+                        kind,
+                        why: NotFollowed::ClassOfService { zone, refusal },
+                    } => {
+                        info!(call = call.0, %station, %zone, class = %refusal.class_name(), rule = %refusal.rule(), %kind, "forwarding refused by class of service")
+                    }
+                    CallEvent::ForwardNotFollowed {
+                        call,
+                        station,
+                        kind,
+                        why,
+                    } => info!(call = call.0, %station, %kind, %why, "forwarding not followed"),
                     CallEvent::Ended { call, reason } => {
                         info!(call = call.0, ?reason, "call ended")
                     }
-                    CallEvent::TransferRequested { call, by, target } => {
-                        info!(call = call.0, %by, "transfer requested");
+                    CallEvent::TransferRequested {
+                        call,
+                        by,
+                        zone,
+                        target,
+                    } => {
+                        info!(call = call.0, %by, %zone, "transfer requested");
                         debug!(call = call.0, %target, "transfer target");
-                        let targets = self.transfer_targets(&target);
+                        let targets = self.transfer_targets(&by, zone, &target);
                         self.calls
                             .handle_transfer_targets(&mut self.tx, now, call, targets);
                     }
@@ -482,13 +505,15 @@ impl Core {
             return;
         };
         // The caller proves who it is with digest (407), under the registrar's zone rules.
-        let station = self.stations.get(&caller).cloned();
+        // (An Arc clone: entries are read while the cores are driven.)
+        let stations = Arc::clone(&self.stations);
+        let station = stations.get(&caller);
         match self.registrar.authorize_request(
             now,
             &req,
             &path,
             &Aor(caller.clone()),
-            station.as_ref(),
+            station.map(|s| &s.credentials),
             &tag,
         ) {
             RequestAuth::Accepted => {}
@@ -503,14 +528,23 @@ impl Core {
             _ => None,
         }
         .unwrap_or_default();
-        if !self.stations.contains_key(&callee) {
+        let Some(callee_station) = stations.get(&callee) else {
             // Not a station: class of service decides before any route is looked for, so toll
             // fraud through a stolen remote phone is refused with a reason, not just unrouted.
-            let class = match path.zone {
-                Zone::External => policy::CosClass::default_external(),
-                Zone::Internal => policy::CosClass::default_internal(),
+            // The caller's class for the zone it calls from applies: the INVITE arrives on the
+            // listener of the zone the caller registered on.
+            let default_class;
+            let class = match station {
+                Some(s) => s.classes.for_zone(path.zone),
+                None => {
+                    default_class = match path.zone {
+                        Zone::External => policy::CosClass::default_external(),
+                        Zone::Internal => policy::CosClass::default_internal(),
+                    };
+                    &default_class
+                }
             };
-            let verdict = policy::check_call(&class, &callee, &self.plan);
+            let verdict = policy::check_call(class, &callee, &self.plan);
             let resp = match verdict {
                 Err(refusal) => {
                     info!(station = %caller, zone = %path.zone, class = %refusal.class_name(), rule = %refusal.rule(), "call refused by class of service");
@@ -528,25 +562,26 @@ impl Core {
             };
             self.tx.respond(now, tx, resp);
             return;
-        }
-        let targets = if self.stations.contains_key(&callee) {
-            Ok(self
-                .registrar
-                .bindings(&Aor(callee.clone()))
-                .iter()
-                .filter_map(|b| {
-                    Some(Target {
-                        uri: sip::Uri::parse(&b.contact).ok()?,
-                        path: b.path(),
-                    })
-                })
-                .collect())
-        } else {
-            // The dial plan's hook: no trunk yet, so a number that is no station is not found.
-            Err(StatusCode::NOT_FOUND)
         };
-        self.calls
-            .handle_invite(&mut self.tx, now, tx, req, path, &caller, &callee, targets);
+        let targets = Ok(stations::contacts(&self.registrar, &callee));
+        let forwarding = stations::forwarding_for(
+            &callee,
+            callee_station,
+            &stations,
+            &self.registrar,
+            &self.plan,
+        );
+        self.calls.handle_invite(
+            &mut self.tx,
+            now,
+            tx,
+            req,
+            path,
+            &caller,
+            &callee,
+            targets,
+            forwarding,
+        );
     }
 
     fn handle_media_report(&mut self, now: Instant, report: MediaReport) {
@@ -590,9 +625,15 @@ impl Core {
     }
 
     /// Where a blind transfer to `number` goes: a station's contacts, or the refusal the
-    /// referrer hears. Numbers outside the office meet the external class of service, the
-    /// stricter one, because the party being transferred may be on the Internet.
-    fn transfer_targets(&self, number: &str) -> Result<Vec<Target>, (StatusCode, String)> {
+    /// referrer hears. A number outside the office is checked against the referrer's class of
+    /// service for the zone it transfers from (the brief: a transfer target is checked against
+    /// the class of the station that set it).
+    fn transfer_targets(
+        &self,
+        referrer: &str,
+        zone: Zone,
+        number: &str,
+    ) -> Result<Vec<Target>, (StatusCode, String)> {
         if self.stations.contains_key(number) {
             return Ok(self
                 .registrar
@@ -606,17 +647,25 @@ impl Core {
                 })
                 .collect());
         }
-        let class = policy::CosClass::default_external();
-        match policy::check_call(&class, number, &self.plan) {
-            Err(refusal) => Err((
+        let default_class = match zone {
+            Zone::External => policy::CosClass::default_external(),
+            Zone::Internal => policy::CosClass::default_internal(),
+        };
+        let class = self
+            .stations
+            .get(referrer)
+            .map_or(&default_class, |s| s.classes.for_zone(zone));
+        if let Err(refusal) = policy::check_transfer_target(class, number, &self.plan) {
+            info!(station = %referrer, %zone, class = %refusal.class_name(), rule = %refusal.rule(), "transfer refused by class of service");
+            return Err((
                 StatusCode::new(refusal.status()).unwrap_or(StatusCode::FORBIDDEN),
                 refusal.reason_phrase(),
-            )),
-            Ok(_) => Err((
-                StatusCode::NOT_FOUND,
-                "no route: numbers outside the office need a trunk".into(),
-            )),
+            ));
         }
+        Err((
+            StatusCode::NOT_FOUND,
+            "no route: numbers outside the office need a trunk".into(),
+        ))
     }
 
     /// Answers a request without a transaction: a retransmission just gets a new answer.
@@ -642,8 +691,8 @@ impl Core {
         }
         match req.method {
             Method::Register => {
-                let station =
-                    Registrar::aor_of(req).and_then(|aor| self.stations.get(&aor.0).cloned());
+                let station = Registrar::aor_of(req)
+                    .and_then(|aor| self.stations.get(&aor.0).map(|s| s.credentials.clone()));
                 let resp = self
                     .registrar
                     .handle_register(now, req, path, station.as_ref());

@@ -1,37 +1,78 @@
 //! The station cache: the registrar reads credentials from memory, refreshed from the store when
-//! its generation counter moves (the CLI may change stations while the server runs).
+//! its generation counter moves (the CLI may change stations while the server runs). Each
+//! entry also carries the station's classes of service, resolved by name once per load, and
+//! its call forwarding, which [`forwarding_for`] turns into what the B2BUA rings.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use call::b2bua::{Forward, Forwarding, Target};
+use policy::cos_classes::INTERNAL_ONLY;
+use policy::{CosClass, CosClasses, DestinationClass, NumberingPlan, StationClasses, Zone};
 use sip::digest::Algorithm;
-use sip_proto::registrar::StationCredentials;
+use sip_proto::registrar::{Aor, Registrar, StationCredentials};
 use store::Store;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::Inbound;
 
-/// Credentials by station number, shared read-only.
-pub(crate) type StationCache = Arc<HashMap<String, StationCredentials>>;
+/// Stations by number, shared read-only.
+pub(crate) type StationCache = Arc<HashMap<String, StationEntry>>;
 
-/// Loads every station's credentials for `realm`.
-pub(crate) async fn load(store: &Store, realm: &str) -> Result<StationCache, store::StoreError> {
+/// What the core knows of one station.
+#[derive(Debug, Clone)]
+pub(crate) struct StationEntry {
+    /// What the registrar checks.
+    pub(crate) credentials: StationCredentials,
+    /// Its class of service per zone.
+    pub(crate) classes: StationClasses,
+    /// Its call forwarding, targets as dialled.
+    pub(crate) forwarding: store::Forwarding,
+}
+
+/// Loads every station's credentials for `realm`, its classes from `classes` and its
+/// forwarding.
+pub(crate) async fn load(
+    store: &Store,
+    realm: &str,
+    classes: &CosClasses,
+) -> Result<StationCache, store::StoreError> {
     let stations = store.load_station_cache().await?;
-    let map: HashMap<String, StationCredentials> = stations
+    let map: HashMap<String, StationEntry> = stations
         .into_iter()
         .map(|s| {
-            let creds = StationCredentials {
+            let credentials = StationCredentials {
                 auth: s.auth(),
                 ha1_md5: s.ha1_for(realm, Algorithm::Md5).map(str::to_string),
                 ha1_sha256: s.ha1_for(realm, Algorithm::Sha256).map(str::to_string),
             };
-            (s.number, creds)
+            let classes = StationClasses {
+                internal: class_of(
+                    classes,
+                    &s.number,
+                    Zone::Internal,
+                    s.cos_internal.as_deref(),
+                ),
+                external: class_of(
+                    classes,
+                    &s.number,
+                    Zone::External,
+                    s.cos_external.as_deref(),
+                ),
+            };
+            let entry = StationEntry {
+                credentials,
+                classes,
+                forwarding: s.forwarding,
+            };
+            (s.number, entry)
         })
         .collect();
     let locked_out: Vec<&str> = map
         .iter()
+        .map(|(n, e)| (n, &e.credentials))
         .filter(|(_, c)| c.auth.auth_enabled && c.ha1_md5.is_none() && c.ha1_sha256.is_none())
         .map(|(n, _)| n.as_str())
         .collect();
@@ -47,10 +88,107 @@ pub(crate) async fn load(store: &Store, realm: &str) -> Result<StationCache, sto
     Ok(Arc::new(map))
 }
 
+/// The class a station has in `zone`. A name no class has (the configuration file lost a
+/// class the CLI accepted) falls back to `internal-only`: a class of service that is gone must
+/// not open outside lines, and the warning says how to repair it.
+fn class_of(classes: &CosClasses, station: &str, zone: Zone, named: Option<&str>) -> CosClass {
+    match classes.for_zone(zone, named) {
+        Ok(class) => class.clone(),
+        Err(e) => {
+            warn!(%station, %zone, class = %e.name, fallback = INTERNAL_ONLY, "unknown class of service: define it in the configuration file or set the station's class again");
+            CosClass::new(
+                INTERNAL_ONLY,
+                [DestinationClass::Internal],
+                Vec::<String>::new(),
+            )
+        }
+    }
+}
+
+/// The contacts of station `number`: where the B2BUA rings it.
+pub(crate) fn contacts(registrar: &Registrar, number: &str) -> Vec<Target> {
+    registrar
+        .bindings(&Aor(number.to_owned()))
+        .iter()
+        .filter_map(|b| {
+            Some(Target {
+                uri: sip::Uri::parse(&b.contact).ok()?,
+                path: b.path(),
+            })
+        })
+        .collect()
+}
+
+/// The forwarding of station `number` for one call to it, every target checked against the
+/// station's own class of service (it set the forwarding; the caller's class does not
+/// matter) for each zone the station is registered from. A station registered nowhere is
+/// judged for every zone it may register on, so the forwarding of a remote phone is never
+/// judged by the office's class alone. A target that is a station is resolved to its
+/// contacts (its own forwarding is not followed); an outside number has none until trunks
+/// exist.
+pub(crate) fn forwarding_for(
+    number: &str,
+    entry: &StationEntry,
+    stations: &HashMap<String, StationEntry>,
+    registrar: &Registrar,
+    plan: &NumberingPlan,
+) -> Forwarding {
+    let f = &entry.forwarding;
+    if f.always.is_none() && f.busy.is_none() && f.no_answer.is_none() {
+        return Forwarding::default();
+    }
+    let mut zones: Vec<Zone> = Vec::with_capacity(2);
+    for b in registrar.bindings(&Aor(number.to_owned())) {
+        if !zones.contains(&b.zone) {
+            zones.push(b.zone);
+        }
+    }
+    if zones.is_empty() {
+        zones.push(Zone::Internal);
+        if entry.credentials.auth.sbc_allowed {
+            zones.push(Zone::External);
+        }
+    }
+    let resolve = |target: &Option<String>| -> Option<Forward> {
+        let target = target.as_deref()?;
+        let mut destination = None;
+        for zone in &zones {
+            let class = entry.classes.for_zone(*zone);
+            match policy::check_forward_target(class, target, plan) {
+                Ok(d) => destination = Some(d),
+                Err(refusal) => {
+                    return Some(Forward::Refused {
+                        zone: *zone,
+                        refusal,
+                    })
+                }
+            }
+        }
+        let d = destination?;
+        let targets =
+            if d.class == DestinationClass::Internal && stations.contains_key(&d.canonical) {
+                contacts(registrar, &d.canonical)
+            } else {
+                Vec::new()
+            };
+        Some(Forward::To {
+            number: d.canonical,
+            targets,
+        })
+    };
+    Forwarding {
+        always: resolve(&f.always),
+        busy: resolve(&f.busy),
+        no_answer: resolve(&f.no_answer),
+        no_answer_after: Duration::from_secs(u64::from(f.no_answer_secs)),
+    }
+}
+
 /// Polls the store's generation and sends a fresh cache to the core when it changed.
 pub(crate) async fn refresh_loop(
     store: Store,
     realm: String,
+    classes: CosClasses,
     mut generation: u64,
     every: Duration,
     to_core: mpsc::Sender<Inbound>,
@@ -68,7 +206,7 @@ pub(crate) async fn refresh_loop(
         if now == generation {
             continue;
         }
-        match load(&store, &realm).await {
+        match load(&store, &realm, &classes).await {
             Ok(cache) => {
                 info!(stations = cache.len(), "station list reloaded");
                 generation = now;

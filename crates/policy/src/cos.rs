@@ -17,8 +17,11 @@
 //!
 //! | class | allowed | blocked prefixes |
 //! |---|---|---|
-//! | [`CosClass::default_external`] | internal, national | [`EXAMPLE_PREMIUM_PREFIXES`] |
-//! | [`CosClass::default_internal`] | internal, local, national, international | [`EXAMPLE_PREMIUM_PREFIXES`] |
+//! | `remote`, [`CosClass::default_external`] | internal, national | [`EXAMPLE_PREMIUM_PREFIXES`] |
+//! | `office`, [`CosClass::default_internal`] | internal, local, national, international | [`EXAMPLE_PREMIUM_PREFIXES`] |
+//!
+//! These and the other built-in classes, and classes from the configuration file, are looked
+//! up by name in [`CosClasses`](crate::cos_classes::CosClasses).
 //!
 //! The external default leaves out local numbers on purpose: a remote user dialling a number
 //! without area code means their own area, but the trunk would reach the office's. With the
@@ -29,34 +32,16 @@ use std::fmt;
 
 use crate::dialplan::{Destination, DestinationClass, NotDialable, NumberingPlan};
 
-/// A class of service, identified by its number (the reference product numbers its COS).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct ClassOfService(pub u32);
-
-impl ClassOfService {
-    /// The class number.
-    pub fn number(self) -> u32 {
-        self.0
-    }
-}
-
-impl From<u32> for ClassOfService {
-    fn from(n: u32) -> Self {
-        Self(n)
-    }
-}
-
-impl fmt::Display for ClassOfService {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "COS {}", self.0)
-    }
-}
-
 /// Premium-rate and similar prefixes blocked by the default classes. **Examples, German
 /// numbering** (0900 premium rate, 0190 its predecessor, 0137 televoting, 118xx directory
 /// enquiries; +881 and +882 satellite and international networks, frequent targets of
 /// international revenue-share fraud): adjust per country.
 pub const EXAMPLE_PREMIUM_PREFIXES: &[&str] = &["0900", "0190", "0137", "118", "+881", "+882"];
+
+/// Name of the default class of the internal zone ([`CosClass::default_internal`]).
+pub const OFFICE: &str = "office";
+/// Name of the default class of the external zone ([`CosClass::default_external`]).
+pub const REMOTE: &str = "remote";
 
 /// A named class of service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,21 +70,21 @@ impl CosClass {
         }
     }
 
-    /// The default class for the external zone, `"external"`: internal and national numbers,
+    /// The default class for the external zone, `"remote"`: internal and national numbers,
     /// premium rate blocked.
     pub fn default_external() -> Self {
         use DestinationClass::*;
         Self::new(
-            "external",
+            REMOTE,
             [Internal, National],
             EXAMPLE_PREMIUM_PREFIXES.iter().copied(),
         )
     }
 
-    /// The default class for the internal zone, `"internal"`: everything but premium rate.
+    /// The default class for the internal zone, `"office"`: everything but premium rate.
     pub fn default_internal() -> Self {
         Self::new(
-            "internal",
+            OFFICE,
             DestinationClass::ALL,
             EXAMPLE_PREMIUM_PREFIXES.iter().copied(),
         )
@@ -352,14 +337,6 @@ mod tests {
     }
 
     #[test]
-    fn displays_and_converts() {
-        let c = ClassOfService::from(3);
-        assert_eq!(c.number(), 3);
-        assert_eq!(c.to_string(), "COS 3");
-        assert_eq!(ClassOfService::default(), ClassOfService(0));
-    }
-
-    #[test]
     fn destination_class_not_allowed() {
         // (class, dialled, refusal), default plan: trunk access code 0.
         let table = [
@@ -494,7 +471,7 @@ mod tests {
         assert_eq!(
             check_forward_target(&internal(), "0112", &plan()),
             Err(CosRefusal::ForwardTarget {
-                class: "internal".into(),
+                class: "office".into(),
                 rule: CosRule::EmergencyTarget
             })
         );
@@ -505,7 +482,7 @@ mod tests {
         assert_eq!(
             check_forward_target(&external(), "0 0190 123456", &plan()),
             Err(CosRefusal::ForwardTarget {
-                class: "external".into(),
+                class: "remote".into(),
                 rule: CosRule::BlockedPrefix {
                     prefix: "0190".into()
                 }
@@ -529,7 +506,7 @@ mod tests {
         assert_eq!(
             r,
             Err(CosRefusal::TransferTarget {
-                class: "external".into(),
+                class: "remote".into(),
                 rule: CosRule::DestinationNotAllowed {
                     destination: International
                 }
@@ -561,18 +538,18 @@ mod tests {
         let e = check_call(&external(), "+44 20 7946 0000", &plan()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "call refused by class of service \"external\": international calls not allowed"
+            "call refused by class of service \"remote\": international calls not allowed"
         );
         assert_eq!(e.status(), 403);
         assert_eq!(
             e.reason_phrase(),
             "Forbidden by class of service: international calls not allowed"
         );
-        assert_eq!(e.class_name(), "external");
+        assert_eq!(e.class_name(), "remote");
         let e = check_forward_target(&external(), "0 0190 5", &plan()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "forwarding target refused by class of service \"external\": blocked prefix 0190"
+            "forwarding target refused by class of service \"remote\": blocked prefix 0190"
         );
         let e = check_call(&external(), "0", &plan()).unwrap_err();
         assert_eq!(

@@ -9,6 +9,8 @@
 //! - [`dialplan`]: the numbering plan: what a dialled number means (internal, local,
 //!   national, international, emergency).
 //! - [`cos`]: class of service: what a station may dial, forward to and transfer to.
+//! - [`cos_classes`]: the classes known by name (built-in and configured), one per zone and
+//!   station.
 //! - [`capacity`]: simultaneous Internet calls from the upstream bandwidth, and call admission
 //!   against that limit and the relay channel pool.
 //!
@@ -16,6 +18,7 @@
 
 pub mod capacity;
 pub mod cos;
+pub mod cos_classes;
 pub mod dialplan;
 pub mod password;
 pub mod sbc;
@@ -26,9 +29,9 @@ pub use capacity::{
     LimitHit, Overhead, UpstreamReport,
 };
 pub use cos::{
-    check_call, check_forward_target, check_transfer_target, ClassOfService, CosClass, CosRefusal,
-    CosRule,
+    check_call, check_forward_target, check_transfer_target, CosClass, CosRefusal, CosRule,
 };
+pub use cos_classes::{ClassError, CosClasses, StationClasses, UnknownClass};
 pub use dialplan::{classify, Destination, DestinationClass, NotDialable, NumberingPlan};
 pub use password::{all_rules, check_password, generate_password, PasswordRejected, PasswordRule};
 pub use sbc::{check_sbc_flag, PasswordState, SbcFlagRefused, SbcRefusal};

@@ -103,4 +103,38 @@ pub enum FieldError {
         /// The field's name.
         field: &'static str,
     },
+    /// A class of service name is not one a class can have.
+    #[error("{field}: {value:?} is not a class name (1 to 32 of a-z, 0-9, '-', '_')")]
+    NotAClassName {
+        /// The field's name.
+        field: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A forwarding target is not a number (digits, optionally a leading `+`).
+    #[error("{field} must be 1 to 32 digits, optionally after a '+', got {value:?}")]
+    NotADialString {
+        /// The field's name.
+        field: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// A station forwards to its own number (every call would loop back to it).
+    #[error("{field}: a station cannot forward to its own number")]
+    ForwardToSelf {
+        /// The field's name.
+        field: &'static str,
+    },
+    /// A number is outside its range.
+    #[error("{field} must be between {min} and {max}, got {value}")]
+    OutOfRange {
+        /// The field's name.
+        field: &'static str,
+        /// Smallest allowed.
+        min: u32,
+        /// Largest allowed.
+        max: u32,
+        /// The value given.
+        value: u32,
+    },
 }

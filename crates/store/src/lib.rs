@@ -3,6 +3,9 @@
 //! - **Stations** with their digest credentials: only HA1 values per realm and algorithm
 //!   (MD5, SHA-256) are stored, never a password. The SBC-flag rule of the policy crate is
 //!   enforced here, so no caller can store a station that breaks it.
+//! - **Classes of service** per station and zone, by name (the classes themselves live in the
+//!   configuration file and the policy crate), and **call forwarding** (always, busy, no
+//!   answer) with its targets as dialled.
 //! - **A change counter** (`stations_generation`, bumped by triggers on every change to stations
 //!   or credentials): the server polls [`Store::generation`] cheaply and reloads its station
 //!   cache with [`Store::load_station_cache`] when another process (the CLI) changed something.
@@ -30,8 +33,9 @@ pub use binding::{BindingOp, BindingRow};
 pub use error::{FieldError, StoreError};
 pub use secret::Secret;
 pub use station::{
-    validate_number, DeviceType, DeviceTypeParseError, Ha1, NewStation, PasswordChange, Station,
-    StationChanges, MAX_DISPLAY_NAME, MAX_NUMBER_DIGITS, MAX_PASSWORD, MAX_REALM,
+    validate_number, DeviceType, DeviceTypeParseError, Forwarding, Ha1, NewStation, PasswordChange,
+    Station, StationChanges, DEFAULT_NO_ANSWER_SECS, MAX_DISPLAY_NAME, MAX_FORWARD_DIGITS,
+    MAX_NUMBER_DIGITS, MAX_PASSWORD, MAX_REALM, NO_ANSWER_SECS,
 };
 pub use writer::BindingWriter;
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use policy::{ClassOfService, StationAuth};
+use policy::StationAuth;
 use sip::digest::Algorithm;
 
 use crate::error::FieldError;
@@ -17,6 +17,13 @@ pub const MAX_DISPLAY_NAME: usize = 100;
 pub const MAX_PASSWORD: usize = 128;
 /// Longest realm, in characters.
 pub const MAX_REALM: usize = 255;
+/// Most digits of a forwarding target (the dial plan's limit).
+pub const MAX_FORWARD_DIGITS: usize = 32;
+/// Seconds a call rings before "forward on no answer", unless the station says otherwise:
+/// four to five rings, long enough to reach the desk, short enough for the caller.
+pub const DEFAULT_NO_ANSWER_SECS: u32 = 20;
+/// Range of the no-answer delay, seconds.
+pub const NO_ANSWER_SECS: std::ops::RangeInclusive<u32> = 1..=600;
 
 /// A station as stored, with its digest credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +38,14 @@ pub struct Station {
     pub auth_enabled: bool,
     /// "Internet registration via SBC": may register on the external zone.
     pub sbc_allowed: bool,
-    /// Class of service number (see [`policy::ClassOfService`]).
-    pub cos: u32,
+    /// Class of service while registered on the internal zone, by name; `None`: the zone's
+    /// default (see [`policy::CosClasses`]).
+    pub cos_internal: Option<String>,
+    /// Class of service while registered on the external zone, by name; `None`: the zone's
+    /// default.
+    pub cos_external: Option<String>,
+    /// Call forwarding.
+    pub forwarding: Forwarding,
     /// TLS signalling and SRTP media required.
     pub payload_security: bool,
     /// The stored password passed the strong-password policy when it was set.
@@ -62,10 +75,43 @@ impl Station {
             sbc_allowed: self.sbc_allowed,
         }
     }
+}
 
-    /// The class of service as a typed value.
-    pub fn class_of_service(&self) -> ClassOfService {
-        ClassOfService(self.cos)
+/// A station's call forwarding. Targets are numbers as dialled (digits, a leading `+` for
+/// E.164), checked against the station's classes of service when set and when used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarding {
+    /// Every call goes to this number instead; `None`: off.
+    pub always: Option<String>,
+    /// A call every device of the station answers busy goes here; `None`: off.
+    pub busy: Option<String>,
+    /// A call nobody answers within `no_answer_secs` goes here; `None`: off.
+    pub no_answer: Option<String>,
+    /// Seconds of ringing before forwarding on no answer, 1 to 600. Default 20.
+    pub no_answer_secs: u32,
+}
+
+impl Default for Forwarding {
+    fn default() -> Self {
+        Self {
+            always: None,
+            busy: None,
+            no_answer: None,
+            no_answer_secs: DEFAULT_NO_ANSWER_SECS,
+        }
+    }
+}
+
+impl Forwarding {
+    /// The targets that are set, with the field each comes from.
+    pub fn targets(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("forward always", &self.always),
+            ("forward busy", &self.busy),
+            ("forward no answer", &self.no_answer),
+        ]
+        .into_iter()
+        .filter_map(|(field, t)| t.as_deref().map(|t| (field, t)))
     }
 }
 
@@ -139,8 +185,12 @@ pub struct NewStation {
     pub auth_enabled: bool,
     /// "Internet registration via SBC"; needs `auth_enabled` and a strong `password`.
     pub sbc_allowed: bool,
-    /// Class of service number.
-    pub cos: u32,
+    /// Class of service on the internal zone by name; `None`: the zone's default.
+    pub cos_internal: Option<String>,
+    /// Class of service on the external zone by name; `None`: the zone's default.
+    pub cos_external: Option<String>,
+    /// Call forwarding.
+    pub forwarding: Forwarding,
     /// TLS signalling and SRTP media required.
     pub payload_security: bool,
     /// SIP password; hashed into HA1 values for the realm, never stored.
@@ -148,7 +198,8 @@ pub struct NewStation {
 }
 
 impl NewStation {
-    /// A SIP phone with authentication on, no SBC flag, COS 0, no password yet.
+    /// A SIP phone with authentication on, no SBC flag, the default classes of service, no
+    /// forwarding, no password yet.
     pub fn new(number: impl Into<String>, display_name: impl Into<String>) -> Self {
         Self {
             number: number.into(),
@@ -156,7 +207,9 @@ impl NewStation {
             device_type: DeviceType::SipPhone,
             auth_enabled: true,
             sbc_allowed: false,
-            cos: 0,
+            cos_internal: None,
+            cos_external: None,
+            forwarding: Forwarding::default(),
             payload_security: false,
             password: None,
         }
@@ -174,8 +227,18 @@ pub struct StationChanges {
     pub auth_enabled: Option<bool>,
     /// Set or clear the SBC flag (checked against the resulting station).
     pub sbc_allowed: Option<bool>,
-    /// New class of service.
-    pub cos: Option<u32>,
+    /// New class of service on the internal zone: `Some(None)` goes back to the default.
+    pub cos_internal: Option<Option<String>>,
+    /// New class of service on the external zone: `Some(None)` goes back to the default.
+    pub cos_external: Option<Option<String>>,
+    /// New unconditional forwarding target: `Some(None)` turns it off.
+    pub forward_always: Option<Option<String>>,
+    /// New forwarding target on busy: `Some(None)` turns it off.
+    pub forward_busy: Option<Option<String>>,
+    /// New forwarding target on no answer: `Some(None)` turns it off.
+    pub forward_no_answer: Option<Option<String>>,
+    /// New delay before forwarding on no answer, seconds.
+    pub no_answer_secs: Option<u32>,
     /// Require TLS + SRTP or not.
     pub payload_security: Option<bool>,
     /// What happens to the password.
@@ -206,6 +269,43 @@ pub fn validate_number(field: &'static str, value: &str) -> Result<(), FieldErro
             value: value.to_owned(),
         })
     }
+}
+
+/// Checks a class of service name's form (whether a class has it is the caller's business:
+/// classes live in the configuration file).
+pub(crate) fn validate_class_name(field: &'static str, value: &str) -> Result<(), FieldError> {
+    policy::cos_classes::check_name(value).map_err(|_| FieldError::NotAClassName {
+        field,
+        value: value.to_owned(),
+    })
+}
+
+/// Checks the forwarding of station `number`: targets are numbers (not its own), the delay
+/// is in range.
+pub(crate) fn validate_forwarding(number: &str, f: &Forwarding) -> Result<(), FieldError> {
+    for (field, target) in f.targets() {
+        let digits = target.strip_prefix('+').unwrap_or(target);
+        let ok = (1..=MAX_FORWARD_DIGITS).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            return Err(FieldError::NotADialString {
+                field,
+                value: target.to_owned(),
+            });
+        }
+        if target == number {
+            return Err(FieldError::ForwardToSelf { field });
+        }
+    }
+    if !NO_ANSWER_SECS.contains(&f.no_answer_secs) {
+        return Err(FieldError::OutOfRange {
+            field: "no-answer seconds",
+            min: *NO_ANSWER_SECS.start(),
+            max: *NO_ANSWER_SECS.end(),
+            value: f.no_answer_secs,
+        });
+    }
+    Ok(())
 }
 
 /// Checks a free text: at most `max` characters, no control characters.
@@ -276,6 +376,41 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn forwarding_targets() {
+        let f = |always: &str| Forwarding {
+            always: Some(always.into()),
+            ..Forwarding::default()
+        };
+        assert_eq!(validate_forwarding("2001", &f("2002")), Ok(()));
+        assert_eq!(validate_forwarding("2001", &f("+4989123")), Ok(()));
+        assert_eq!(
+            validate_forwarding("2001", &f("2001")),
+            Err(FieldError::ForwardToSelf {
+                field: "forward always"
+            })
+        );
+        for bad in ["", "+", "0 89", "2002a", "++49", &"1".repeat(33)] {
+            assert!(
+                matches!(
+                    validate_forwarding("2001", &f(bad)),
+                    Err(FieldError::NotADialString { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        let slow = Forwarding {
+            no_answer_secs: 0,
+            ..Forwarding::default()
+        };
+        assert!(matches!(
+            validate_forwarding("2001", &slow),
+            Err(FieldError::OutOfRange { value: 0, .. })
+        ));
+        assert_eq!(validate_class_name("class", "remote"), Ok(()));
+        assert!(validate_class_name("class", "Remote X").is_err());
     }
 
     #[test]

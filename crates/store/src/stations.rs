@@ -9,13 +9,16 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::error::StoreError;
 use crate::station::{
-    compute_ha1, validate_number, validate_password, validate_realm, validate_text, Ha1,
-    NewStation, PasswordChange, Station, StationChanges, MAX_DISPLAY_NAME,
+    compute_ha1, validate_class_name, validate_forwarding, validate_number, validate_password,
+    validate_realm, validate_text, Forwarding, Ha1, NewStation, PasswordChange, Station,
+    StationChanges, MAX_DISPLAY_NAME,
 };
 use crate::Store;
 
-const STATION_COLUMNS: &str = "number, display_name, device_type, auth_enabled, sbc_allowed, cos, \
-                               payload_security, password_strong";
+const STATION_COLUMNS: &str = "number, display_name, device_type, auth_enabled, sbc_allowed, \
+                               cos_internal, cos_external, forward_always, forward_busy, \
+                               forward_no_answer, no_answer_secs, payload_security, \
+                               password_strong";
 /// Numeric order for digit strings: shorter first, then lexical.
 const BY_NUMBER: &str = "ORDER BY length(number), number";
 
@@ -71,6 +74,23 @@ impl Store {
         let Some(current) = select_station(&mut tx, number).await? else {
             return Err(StoreError::NoSuchStation(number.to_owned()));
         };
+        let cos_internal = changes
+            .cos_internal
+            .clone()
+            .unwrap_or(current.cos_internal.clone());
+        let cos_external = changes
+            .cos_external
+            .clone()
+            .unwrap_or(current.cos_external.clone());
+        validate_classes(&cos_internal, &cos_external)?;
+        let old = current.forwarding.clone();
+        let forwarding = Forwarding {
+            always: changes.forward_always.clone().unwrap_or(old.always),
+            busy: changes.forward_busy.clone().unwrap_or(old.busy),
+            no_answer: changes.forward_no_answer.clone().unwrap_or(old.no_answer),
+            no_answer_secs: changes.no_answer_secs.unwrap_or(old.no_answer_secs),
+        };
+        validate_forwarding(number, &forwarding)?;
         let auth_enabled = changes.auth_enabled.unwrap_or(current.auth_enabled);
         let sbc_allowed = changes.sbc_allowed.unwrap_or(current.sbc_allowed);
         let (password_state, password_strong) = match &changes.password {
@@ -96,7 +116,9 @@ impl Store {
         }
         sqlx::query(
             "UPDATE stations SET display_name = ?, device_type = ?, auth_enabled = ?, \
-             sbc_allowed = ?, cos = ?, payload_security = ?, password_strong = ? WHERE number = ?",
+             sbc_allowed = ?, cos_internal = ?, cos_external = ?, forward_always = ?, \
+             forward_busy = ?, forward_no_answer = ?, no_answer_secs = ?, payload_security = ?, \
+             password_strong = ? WHERE number = ?",
         )
         .bind(
             changes
@@ -107,7 +129,12 @@ impl Store {
         .bind(changes.device_type.unwrap_or(current.device_type).as_str())
         .bind(auth_enabled)
         .bind(sbc_allowed)
-        .bind(i64::from(changes.cos.unwrap_or(current.cos)))
+        .bind(&cos_internal)
+        .bind(&cos_external)
+        .bind(&forwarding.always)
+        .bind(&forwarding.busy)
+        .bind(&forwarding.no_answer)
+        .bind(i64::from(forwarding.no_answer_secs))
         .bind(changes.payload_security.unwrap_or(current.payload_security))
         .bind(password_strong)
         .bind(number)
@@ -200,6 +227,8 @@ async fn insert_station(
     if let Some(pw) = &new.password {
         validate_password(pw)?;
     }
+    validate_classes(&new.cos_internal, &new.cos_external)?;
+    validate_forwarding(&new.number, &new.forwarding)?;
     if new.sbc_allowed {
         let state = match &new.password {
             Some(pw) => PasswordState::New(pw.expose()),
@@ -217,14 +246,19 @@ async fn insert_station(
         .as_ref()
         .is_some_and(|pw| check_password(&new.number, pw.expose()).is_ok());
     let inserted = sqlx::query(&format!(
-        "INSERT INTO stations ({STATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO stations ({STATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&new.number)
     .bind(&new.display_name)
     .bind(new.device_type.as_str())
     .bind(new.auth_enabled)
     .bind(new.sbc_allowed)
-    .bind(i64::from(new.cos))
+    .bind(&new.cos_internal)
+    .bind(&new.cos_external)
+    .bind(&new.forwarding.always)
+    .bind(&new.forwarding.busy)
+    .bind(&new.forwarding.no_answer)
+    .bind(i64::from(new.forwarding.no_answer_secs))
     .bind(new.payload_security)
     .bind(strong)
     .execute(&mut *conn)
@@ -237,6 +271,19 @@ async fn insert_station(
     };
     if let Some(pw) = &new.password {
         insert_credentials(conn, &compute_ha1(&new.number, realm, pw), &new.number).await?;
+    }
+    Ok(())
+}
+
+fn validate_classes(
+    internal: &Option<String>,
+    external: &Option<String>,
+) -> Result<(), StoreError> {
+    if let Some(name) = internal {
+        validate_class_name("class of service (internal zone)", name)?;
+    }
+    if let Some(name) = external {
+        validate_class_name("class of service (external zone)", name)?;
     }
     Ok(())
 }
@@ -293,7 +340,7 @@ async fn select_station(
 
 fn decode_station(row: &SqliteRow) -> Result<Station, StoreError> {
     let device_type: String = row.try_get("device_type")?;
-    let cos: i64 = row.try_get("cos")?;
+    let secs: i64 = row.try_get("no_answer_secs")?;
     Ok(Station {
         number: row.try_get("number")?,
         display_name: row.try_get("display_name")?,
@@ -303,10 +350,17 @@ fn decode_station(row: &SqliteRow) -> Result<Station, StoreError> {
         })?,
         auth_enabled: row.try_get("auth_enabled")?,
         sbc_allowed: row.try_get("sbc_allowed")?,
-        cos: u32::try_from(cos).map_err(|_| StoreError::Corrupt {
-            column: "stations.cos",
-            value: cos.to_string(),
-        })?,
+        cos_internal: row.try_get("cos_internal")?,
+        cos_external: row.try_get("cos_external")?,
+        forwarding: Forwarding {
+            always: row.try_get("forward_always")?,
+            busy: row.try_get("forward_busy")?,
+            no_answer: row.try_get("forward_no_answer")?,
+            no_answer_secs: u32::try_from(secs).map_err(|_| StoreError::Corrupt {
+                column: "stations.no_answer_secs",
+                value: secs.to_string(),
+            })?,
+        },
         payload_security: row.try_get("payload_security")?,
         password_strong: row.try_get("password_strong")?,
         ha1: Vec::new(),

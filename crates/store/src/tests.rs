@@ -82,7 +82,10 @@ async fn station_crud() {
             StationChanges {
                 display_name: Some("Anna Müller".into()),
                 device_type: Some(DeviceType::Softphone),
-                cos: Some(3),
+                cos_internal: Some(Some("international".into())),
+                cos_external: Some(Some("internal-only".into())),
+                forward_busy: Some(Some("2002".into())),
+                no_answer_secs: Some(30),
                 payload_security: Some(true),
                 ..StationChanges::default()
             },
@@ -92,7 +95,16 @@ async fn station_crud() {
         .expect("update");
     assert_eq!(changed.display_name, "Anna Müller");
     assert_eq!(changed.device_type, DeviceType::Softphone);
-    assert_eq!(changed.class_of_service(), policy::ClassOfService(3));
+    assert_eq!(changed.cos_internal.as_deref(), Some("international"));
+    assert_eq!(changed.cos_external.as_deref(), Some("internal-only"));
+    assert_eq!(
+        changed.forwarding,
+        Forwarding {
+            busy: Some("2002".into()),
+            no_answer_secs: 30,
+            ..Forwarding::default()
+        }
+    );
     assert!(changed.payload_security);
     assert_eq!(changed.ha1, added.ha1, "password kept");
 
@@ -109,6 +121,23 @@ async fn station_crud() {
         .expect("clear password");
     assert!(!cleared.has_password());
     assert!(!cleared.password_strong);
+    assert_eq!(cleared.forwarding.busy.as_deref(), Some("2002"), "kept");
+
+    let defaults = store
+        .update_station(
+            "2001",
+            StationChanges {
+                cos_external: Some(None),
+                forward_busy: Some(None),
+                ..StationChanges::default()
+            },
+            REALM,
+        )
+        .await
+        .expect("back to defaults");
+    assert_eq!(defaults.cos_external, None);
+    assert_eq!(defaults.cos_internal.as_deref(), Some("international"));
+    assert_eq!(defaults.forwarding.busy, None);
 
     store.remove_station("2001").await.expect("remove");
     assert_eq!(store.station("2001").await.expect("get"), None);
@@ -404,7 +433,7 @@ async fn generation_bumps_on_every_change() {
         .update_station(
             "2001",
             StationChanges {
-                cos: Some(2),
+                cos_external: Some(Some("national".into())),
                 ..Default::default()
             },
             REALM,
@@ -658,4 +687,71 @@ async fn writer_reports_commit_failures_to_flush() {
         writer.flush().await,
         Err(StoreError::WriterCommit(_))
     ));
+}
+
+#[tokio::test]
+async fn forwarding_and_class_names_checked() {
+    let (_dir, store) = open().await;
+    let mut new = with_password("2001", STRONG);
+    new.forwarding.always = Some("2001".into());
+    assert!(matches!(
+        store.add_station(new, REALM).await,
+        Err(StoreError::Invalid(FieldError::ForwardToSelf { .. }))
+    ));
+    let mut new = with_password("2001", STRONG);
+    new.cos_external = Some("Not A Name".into());
+    assert!(matches!(
+        store.add_station(new, REALM).await,
+        Err(StoreError::Invalid(FieldError::NotAClassName { .. }))
+    ));
+    store
+        .add_station(with_password("2001", STRONG), REALM)
+        .await
+        .expect("add");
+    for changes in [
+        StationChanges {
+            forward_no_answer: Some(Some("0 89 1".into())),
+            ..StationChanges::default()
+        },
+        StationChanges {
+            no_answer_secs: Some(601),
+            ..StationChanges::default()
+        },
+    ] {
+        assert!(matches!(
+            store.update_station("2001", changes, REALM).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+    let s = store.station("2001").await.expect("get").expect("exists");
+    assert_eq!(s.forwarding, Forwarding::default(), "nothing stored");
+    assert_eq!(s.forwarding.no_answer_secs, DEFAULT_NO_ANSWER_SECS);
+}
+
+/// A database written before classes had names: the old number selected nothing (every call
+/// was judged by its zone's default class), so every station gets the defaults.
+#[tokio::test]
+async fn migration_from_numbered_class_of_service() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(DB_FILE))
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
+    let mut first = sqlx::migrate!();
+    first.migrations = std::borrow::Cow::Owned(first.migrations[..1].to_vec());
+    first.run(&pool).await.expect("first migration");
+    sqlx::query(
+        "INSERT INTO stations (number, display_name, device_type, auth_enabled, sbc_allowed, \
+         cos, payload_security, password_strong) VALUES ('2001', 'Anna', 'sip-phone', 1, 0, 3, 0, 0)",
+    )
+    .execute(&pool)
+    .await
+    .expect("old station");
+    pool.close().await;
+
+    let store = Store::open(dir.path()).await.expect("open migrates");
+    let s = store.station("2001").await.expect("get").expect("kept");
+    assert_eq!((s.cos_internal, s.cos_external), (None, None));
+    assert_eq!(s.forwarding, Forwarding::default());
+    assert_eq!(s.display_name, "Anna");
 }

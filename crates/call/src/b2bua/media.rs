@@ -215,6 +215,29 @@ pub(crate) fn admit(
     Ok(media)
 }
 
+/// Takes the callee side's channel for forks added to a running call (forwarding) when one of
+/// them crosses the Internet and the side has none yet. On a refusal the call keeps what it
+/// had: only the new forks are given up.
+pub(crate) fn admit_more(
+    ctl: &mut dyn MediaControl,
+    addrs: &MediaAddresses,
+    now: Instant,
+    call: CallRef,
+    media: &mut CallMedia,
+    caller: &Path,
+    callees: &[&Path],
+) -> Result<(), MediaError> {
+    if media.callee.port.is_some() || callees.iter().all(|p| p.zone != Zone::External) {
+        return Ok(());
+    }
+    addrs.for_path(caller)?;
+    for p in callees {
+        addrs.for_path(p)?;
+    }
+    media.callee.port = Some(ctl.allocate(now, call, MediaLeg::Callee)?);
+    Ok(())
+}
+
 /// The body a message from `from` (reached over `from_path`) carries to the other side
 /// (reached over `to_path`): unchanged when neither leg is anchored, else the SDP rewritten to
 /// the relay; the relay learns the sender's device and the pairing on the way.

@@ -7,10 +7,12 @@
 //! carries basic calls: INVITE with forking to every contact of the callee (first 2xx wins, the
 //! other forks are cancelled, a late 2xx is acknowledged and hung up), provisional responses
 //! with their SDP, CANCEL (200 + 487), BYE from either side, failures and timeouts mapped to the
-//! caller. Mid-call requests (re-INVITE, UPDATE, INFO, MESSAGE, OPTIONS) are carried between
-//! the sides in `in_dialog`, reliable provisionals in `prack`, session timers in
-//! `session_timer` and blind transfer in `transfer`.
+//! caller. Call forwarding (always, busy, no answer) keeps the caller's dialog and rings the
+//! target as new forks (`forward`). Mid-call requests (re-INVITE, UPDATE, INFO, MESSAGE,
+//! OPTIONS) are carried between the sides in `in_dialog`, reliable provisionals in `prack`,
+//! session timers in `session_timer` and blind transfer in `transfer`.
 
+mod forward;
 mod in_dialog;
 mod leg;
 mod local_relay;
@@ -19,11 +21,12 @@ mod prack;
 mod session_timer;
 mod transfer;
 
+pub use forward::{Forward, ForwardKind, Forwarding, NotFollowed};
 pub use leg::Target;
 pub use local_relay::LocalRelay;
 pub use media::{MediaAddresses, MediaControl, MediaError, MediaLeg, NoRelay};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -106,6 +109,28 @@ pub enum CallEvent {
         /// The call.
         call: CallRef,
     },
+    /// The callee's forwarding was followed: `forks` contacts of the target ring now (for
+    /// busy and no answer, instead of the callee's, which were cancelled or failed).
+    Forwarded {
+        /// The call.
+        call: CallRef,
+        /// Which forwarding.
+        kind: ForwardKind,
+        /// Contacts rung.
+        forks: usize,
+    },
+    /// The callee's forwarding applied but was not followed; the call went on as if there
+    /// were none.
+    ForwardNotFollowed {
+        /// The call.
+        call: CallRef,
+        /// The station whose forwarding it is (the called one).
+        station: String,
+        /// Which forwarding.
+        kind: ForwardKind,
+        /// Why not.
+        why: NotFollowed,
+    },
     /// The call is over.
     Ended {
         /// The call.
@@ -120,6 +145,9 @@ pub enum CallEvent {
         call: CallRef,
         /// The station that sent REFER.
         by: String,
+        /// The zone the REFER came from: the referrer's class of service for it applies to
+        /// the target.
+        zone: policy::Zone,
         /// The number in Refer-To.
         target: String,
     },
@@ -159,6 +187,8 @@ struct Call {
     failure_warning: Option<String>,
     /// Mid-call requests, reliable provisionals, session timer, transfer.
     ext: in_dialog::CallExt,
+    /// The callee's forwarding on busy and no answer, while it may still apply.
+    forward: Option<forward::ForwardState>,
 }
 
 /// The B2BUA: every call in progress.
@@ -174,6 +204,8 @@ pub struct B2bua {
     events: VecDeque<CallEvent>,
     relay: Box<dyn MediaControl>,
     ext: in_dialog::Ext,
+    /// When each call ringing with "forward on no answer" is due to be forwarded.
+    forward_timers: BTreeSet<(Instant, CallRef)>,
 }
 
 impl B2bua {
@@ -190,6 +222,7 @@ impl B2bua {
             rng: rand::rngs::StdRng::seed_from_u64(seed),
             events: VecDeque::new(),
             ext: in_dialog::Ext::default(),
+            forward_timers: BTreeSet::new(),
         }
     }
 
@@ -210,7 +243,8 @@ impl B2bua {
 
     /// A new INVITE (no To tag) on server transaction `tx`. `caller` is the calling station;
     /// `targets` are the callee's contacts, or the status to refuse with (404 unknown number,
-    /// 480 not registered, 403 by policy) as the I/O layer decided.
+    /// 480 not registered, 403 by policy) as the I/O layer decided; `forwarding` is the
+    /// callee's, its targets resolved and checked by the I/O layer.
     #[allow(clippy::too_many_arguments)] // the facts of one incoming call, gathered by the driver
     pub fn handle_invite(
         &mut self,
@@ -222,8 +256,12 @@ impl B2bua {
         caller: &str,
         callee: &str,
         targets: Result<Vec<Target>, StatusCode>,
+        mut forwarding: Forwarding,
     ) {
         let local_tag = self.token();
+        let call = CallRef(self.next);
+        self.next += 1;
+        let (targets, rung) = self.forward_always(call, callee, targets, &mut forwarding);
         let targets = match targets {
             Ok(t) if t.is_empty() => Err(StatusCode::TEMPORARILY_UNAVAILABLE),
             other => other,
@@ -243,8 +281,6 @@ impl B2bua {
             txl.respond(now, tx, r);
             return;
         }
-        let call = CallRef(self.next);
-        self.next += 1;
         // Admission and anchoring before anything rings: a refused call is refused whole.
         let body = body_of(&req.headers, &req.body);
         let callee_paths: Vec<&Path> = targets.iter().map(|t| &t.path).collect();
@@ -310,14 +346,69 @@ impl B2bua {
         txl.respond(now, tx, caller_leg.response(StatusCode::TRYING, None));
         let ext = in_dialog::CallExt::new(caller, callee, &caller_leg.invite, &self.config);
         let extra = ext.callee_invite_headers();
+        let branches = self.fork(
+            txl,
+            now,
+            call,
+            &caller_leg,
+            (caller, &rung),
+            0,
+            targets.into_iter().zip(bodies),
+            &extra,
+        );
+        self.by_tx.insert(tx, (call, Side::Caller));
+        self.by_dialog.insert(
+            (
+                caller_leg.dialog.call_id.clone(),
+                caller_leg.dialog.local_tag.clone(),
+            ),
+            (call, Side::Caller),
+        );
+        self.events.push_back(CallEvent::Started {
+            call,
+            caller: caller.to_string(),
+            callee: callee.to_string(),
+            forks: branches.len(),
+        });
+        self.calls.insert(
+            call,
+            Call {
+                caller: caller_leg,
+                branches,
+                winner: None,
+                failure: None,
+                media: call_media,
+                failure_warning: None,
+                ext,
+                forward: None,
+            },
+        );
+        self.arm_forwarding(now, call, caller, callee, forwarding);
+    }
+
+    /// Sends an INVITE to each target with its body, as forks `first..` of `call`, and
+    /// returns the new branches. `(caller, callee)` are the numbers on the callee's side.
+    #[allow(clippy::too_many_arguments)] // the call, its caller leg, who to whom, what to ring
+    fn fork(
+        &mut self,
+        txl: &mut TxLayer,
+        now: Instant,
+        call: CallRef,
+        caller_leg: &CallerLeg,
+        (caller, callee): (&str, &str),
+        first: usize,
+        forks: impl Iterator<Item = (Target, Option<(String, bytes::Bytes)>)>,
+        extra: &[(HeaderName, String)],
+    ) -> Vec<CalleeBranch> {
         let hops = caller_leg
             .invite
             .max_forwards()
             .unwrap_or(70)
             .saturating_sub(1)
             .max(1);
-        let mut branches = Vec::with_capacity(targets.len());
-        for (i, (target, body)) in targets.into_iter().zip(bodies).enumerate() {
+        let mut branches = Vec::new();
+        for (i, (target, body)) in forks.enumerate() {
+            let i = first + i;
             let mut dialog = Dialog {
                 call_id: format!("{}@homeline", self.token()),
                 local_tag: self.token(),
@@ -347,7 +438,7 @@ impl B2bua {
                     .headers
                     .set(HeaderName::From, format!("{name} {from}"));
             }
-            for (name, value) in &extra {
+            for (name, value) in extra {
                 invite.headers.push(name.clone(), value.clone());
             }
             let btx = txl.send_request(now, invite.clone(), target.path);
@@ -363,32 +454,7 @@ impl B2bua {
                 state: BranchState::Calling,
             });
         }
-        self.by_tx.insert(tx, (call, Side::Caller));
-        self.by_dialog.insert(
-            (
-                caller_leg.dialog.call_id.clone(),
-                caller_leg.dialog.local_tag.clone(),
-            ),
-            (call, Side::Caller),
-        );
-        self.events.push_back(CallEvent::Started {
-            call,
-            caller: caller.to_string(),
-            callee: callee.to_string(),
-            forks: branches.len(),
-        });
-        self.calls.insert(
-            call,
-            Call {
-                caller: caller_leg,
-                branches,
-                winner: None,
-                failure: None,
-                media: call_media,
-                failure_warning: None,
-                ext,
-            },
-        );
+        branches
     }
 
     /// A response on a client transaction. Returns false when it is not one of ours.
@@ -454,7 +520,7 @@ impl B2bua {
                 let bye = branch.dialog.request(Method::Bye, &bye_branch, None);
                 txl.send_request(now, bye, branch.dialog.path);
                 branch.state = BranchState::Done;
-                call.failure = Some(better_failure(call.failure, e.status()));
+                call.fork_failed(i, e.status());
                 call.failure_warning = Some(format!("answer not relayed: {e}"));
                 self.finish_if_all_failed(txl, now, call_ref);
                 return true;
@@ -506,7 +572,7 @@ impl B2bua {
             return true;
         }
         branch.state = BranchState::Done;
-        call.failure = Some(better_failure(call.failure, status));
+        call.fork_failed(i, status);
         self.finish_if_all_failed(txl, now, call_ref);
         true
     }
@@ -526,7 +592,7 @@ impl B2bua {
             return true;
         }
         call.branches[i].state = BranchState::Done;
-        call.failure = Some(better_failure(call.failure, StatusCode::REQUEST_TIMEOUT));
+        call.fork_failed(i, StatusCode::REQUEST_TIMEOUT);
         self.finish_if_all_failed(txl, now, call_ref);
         true
     }
@@ -697,6 +763,12 @@ impl B2bua {
         if call.winner.is_some() || call.branches.iter().any(|b| b.state != BranchState::Done) {
             return;
         }
+        if !call.caller.answered && self.forward_on_busy(txl, now, call_ref) {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
         let status = call.failure.unwrap_or(StatusCode::TEMPORARILY_UNAVAILABLE);
         if !call.caller.answered {
             call.caller.answered = true;
@@ -715,6 +787,9 @@ impl B2bua {
         };
         if call.media.anchored() {
             self.relay.release_call(now, call_ref);
+        }
+        if let Some(at) = call.forward.as_ref().and_then(|f| f.no_answer_at) {
+            self.forward_timers.remove(&(at, call_ref));
         }
         self.by_tx.remove(&call.caller.invite_tx);
         self.by_dialog.remove(&(

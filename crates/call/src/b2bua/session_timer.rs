@@ -190,15 +190,21 @@ pub(super) fn mark_refresher(out: &mut Response, request: &Request, resp: &Respo
 }
 
 impl B2bua {
-    /// When [`B2bua::handle_timeout`] must next be called: a session timer or a reliable
-    /// provisional's retransmission.
+    /// When [`B2bua::handle_timeout`] must next be called: a session timer, a reliable
+    /// provisional's retransmission or a no-answer forwarding.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.ext.timers.first().map(|(at, _)| *at)
+        let own = self.ext.timers.first().map(|(at, _)| *at);
+        [own, self.poll_forward_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// Fires what is due at `now`: retransmits reliable provisionals and ends calls whose
-    /// session expired (RFC 4028 §10) with a BYE to both sides.
+    /// Fires what is due at `now`: forwards calls nobody answered in time, retransmits
+    /// reliable provisionals and ends calls whose session expired (RFC 4028 §10) with a BYE
+    /// to both sides.
     pub fn handle_timeout(&mut self, txl: &mut TxLayer, now: Instant) {
+        self.handle_forward_timeouts(txl, now);
         while let Some(&(at, call_ref)) = self.ext.timers.first() {
             if at > now {
                 break;

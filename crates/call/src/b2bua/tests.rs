@@ -30,6 +30,8 @@ struct Rig {
     now: Instant,
     a: Path,
     b: Vec<Path>,
+    /// The callee's forwarding, handed over with every new INVITE.
+    forwarding: Forwarding,
 }
 
 impl Rig {
@@ -54,6 +56,7 @@ impl Rig {
             b: (0..forks)
                 .map(|i| path(&format!("192.168.1.{}:5060", 30 + i), Zone::Internal))
                 .collect(),
+            forwarding: Forwarding::default(),
         }
     }
 
@@ -83,6 +86,7 @@ impl Rig {
                         CALLER,
                         CALLEE,
                         Ok(targets),
+                        self.forwarding.clone(),
                     );
                 }
                 TxEvent::Request { tx, request, .. } => {
@@ -413,6 +417,8 @@ fn refused_targets_answer_at_once() {
         "callee known but not registered"
     );
 }
+
+mod forwarding;
 
 #[test]
 fn better_failure_prefers_busy_over_timeout() {

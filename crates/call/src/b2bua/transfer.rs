@@ -173,6 +173,7 @@ impl B2bua {
         let mut ok = reply(StatusCode::ACCEPTED, None);
         ok.headers.push(HeaderName::Contact, contact(&dialog.path));
         txl.respond(now, tx, ok);
+        let referrer_zone = dialog.path.zone;
         let ntx = notify(txl, now, dialog, StatusCode::TRYING, "Trying", false);
         self.ext.pending.insert(ntx, Pending::Ignore);
         call.ext.transfer = Some(Transfer {
@@ -187,6 +188,7 @@ impl B2bua {
         self.events.push_back(CallEvent::TransferRequested {
             call: call_ref,
             by: call.ext.station(referrer).to_string(),
+            zone: referrer_zone,
             target,
         });
     }

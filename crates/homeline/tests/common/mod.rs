@@ -91,10 +91,20 @@ impl Server {
     }
 
     pub fn start_on(data: &Path, internal: SocketAddr, external: SocketAddr) -> Server {
+        Self::start_with(data, internal, external, "")
+    }
+
+    /// Like [`Server::start_on`], with `extra` appended to the configuration file.
+    pub fn start_with(
+        data: &Path,
+        internal: SocketAddr,
+        external: SocketAddr,
+        extra: &str,
+    ) -> Server {
         let config = data.join("test.toml");
         std::fs::write(
             &config,
-            format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n[log]\nlevel = \"info\"\n"),
+            format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n[log]\nlevel = \"info\"\n{extra}"),
         )
         .unwrap();
         let mut child = Command::new(BIN)
