@@ -9,8 +9,8 @@
 //! - [`dialplan`]: the numbering plan: what a dialled number means (internal, local,
 //!   national, international, emergency).
 //! - [`cos`]: class of service: what a station may dial, forward to and transfer to.
-//! - [`capacity`]: simultaneous Internet calls from the upstream bandwidth, and call admission
-//!   against that limit and the relay channel pool.
+//! - [`capacity`]: simultaneous Internet calls from the upstream bandwidth, with a printable
+//!   derivation (the relay enforces the figure).
 //!
 //! Callers (registrar, store, CLI, admin API) pass in what they know and act on the verdict.
 
@@ -22,8 +22,7 @@ pub mod sbc;
 pub mod zone;
 
 pub use capacity::{
-    simultaneous_internet_calls, CallAdmission, CapacityError, Codec, Derivation, LimitClamped,
-    LimitHit, Overhead, UpstreamReport,
+    simultaneous_internet_calls, CapacityError, Codec, Derivation, Overhead, UpstreamReport,
 };
 pub use cos::{
     check_call, check_forward_target, check_transfer_target, ClassOfService, CosClass, CosRefusal,
