@@ -1,6 +1,7 @@
 //! Settings of the I/O layer.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sip_proto::registrar::RegistrarConfig;
@@ -22,6 +23,9 @@ pub struct NetConfig {
     pub udp_buffer: usize,
     /// The RTP relay.
     pub media: MediaConfig,
+    /// Unix socket where `homeline status` reads the live state ([`crate::control`]); the
+    /// binary puts it in the data folder. `None`: no control socket.
+    pub control_socket: Option<PathBuf>,
 }
 
 /// Settings of the RTP relay and where it is reached.
@@ -71,6 +75,7 @@ impl Default for NetConfig {
             station_poll: Duration::from_secs(1),
             udp_buffer: 4 << 20,
             media: MediaConfig::default(),
+            control_socket: None,
         }
     }
 }

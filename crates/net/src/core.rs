@@ -171,6 +171,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     let core = tokio::spawn(core.run(from_listeners, stop_rx));
+    crate::control::spawn(&config, stats.clone(), listeners.clone());
     Ok(ServerHandle {
         stats,
         listeners,
