@@ -418,9 +418,35 @@ impl UpstreamReport {
     }
 }
 
+impl UpstreamReport {
+    /// The report without its last line (the limit), for a caller that sizes the limit for
+    /// another codec than the most demanding one and words that line itself.
+    pub fn table(&self) -> ReportTable<'_> {
+        ReportTable(self)
+    }
+}
+
 impl fmt::Display for UpstreamReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(first) = self.rows.first() else {
+        if self.rows.is_empty() {
+            return f.write_str("no codec");
+        }
+        writeln!(f, "{}", self.table())?;
+        write!(
+            f,
+            "Simultaneous Internet calls: {} (the most demanding codec: homeline does not transcode).",
+            self.limit
+        )
+    }
+}
+
+/// [`UpstreamReport`] without the limit line: the line settings and one row per codec.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportTable<'a>(&'a UpstreamReport);
+
+impl fmt::Display for ReportTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(first) = self.0.rows.first() else {
             return f.write_str("no codec");
         };
         writeln!(
@@ -450,7 +476,7 @@ impl fmt::Display for UpstreamReport {
             "{:<20} {:>8} {:>9} {:>12} {:>16} {:>6}",
             "codec", "payload", "overhead", "on the wire", "per call", "calls"
         )?;
-        for d in &self.rows {
+        for d in &self.0.rows {
             writeln!(
                 f,
                 "{:<20} {:>6} B {:>7} B {:>10} B {:>9} kbit/s {:>6}",
@@ -462,17 +488,13 @@ impl fmt::Display for UpstreamReport {
                 d.calls
             )?;
         }
-        writeln!(f)?;
-        write!(
-            f,
-            "Simultaneous Internet calls: {} (the most demanding codec: homeline does not transcode).",
-            self.limit
-        )
+        Ok(())
     }
 }
 
 /// Bits per second printed as kbit/s with one decimal (94400 → `94.4`).
-struct Kbit(u64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kbit(pub u64);
 
 impl fmt::Display for Kbit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -701,6 +723,16 @@ mod tests {
         for line in expected {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn table_is_the_report_without_the_limit_line() {
+        let r = UpstreamReport::standard(256).unwrap();
+        let table = r.table().to_string();
+        assert!(table.contains("Opus (32 kbit/s)"), "{table}");
+        assert!(!table.contains("Simultaneous Internet calls"), "{table}");
+        assert!(r.to_string().starts_with(&table));
+        assert_eq!(Kbit(94_400).to_string(), "94.4");
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub mod sbc;
 pub mod zone;
 
 pub use capacity::{
-    simultaneous_internet_calls, CapacityError, Codec, Derivation, Overhead, UpstreamReport,
+    simultaneous_internet_calls, CapacityError, Codec, Derivation, Kbit, Overhead, ReportTable,
+    UpstreamReport,
 };
 pub use cos::{
     check_call, check_forward_target, check_transfer_target, ClassOfService, CosClass, CosRefusal,
