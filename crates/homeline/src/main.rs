@@ -4,7 +4,9 @@ mod check;
 mod cli;
 mod config;
 mod serve;
+mod setup_cmd;
 mod station_cmd;
+mod status_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +51,8 @@ async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::run(&file, &data).await,
         Command::Station { command } => station_cmd::run(command, &file, &data).await,
+        Command::Setup { command } => setup_cmd::run(command, &file, &data).await,
+        Command::Status { json } => status_cmd::run(*json, &file, &data).await,
         Command::Sip { .. } => unreachable!("handled before the runtime starts"),
     }
 }
