@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// homeline: an IP PBX whose phones work from home as internal extensions (Device@Home).
 #[derive(Debug, Parser)]
@@ -27,6 +27,18 @@ pub(crate) enum Command {
         // Boxed: the station options are many times the size of every other command.
         #[command(subcommand)]
         command: Box<StationCommand>,
+    },
+    /// Setup wizard steps: the upstream bandwidth that sizes the Internet-call limit.
+    Setup {
+        #[command(subcommand)]
+        command: SetupCommand,
+    },
+    /// Show the running server's live state: listeners, registrations, calls, relay use,
+    /// Internet calls and refused calls. Reads the control socket in the data folder.
+    Status {
+        /// Print the server's JSON document as is.
+        #[arg(long)]
+        json: bool,
     },
     /// SIP tools.
     Sip {
@@ -84,6 +96,73 @@ pub(crate) enum StationCommand {
     },
     /// Print the strong-password rules required for the SBC flag.
     Rules,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SetupCommand {
+    /// Set the office line's upstream bandwidth and show how many simultaneous Internet calls
+    /// it carries, derived per codec. Without a value: show the current setting.
+    Upstream {
+        /// Upstream bandwidth in kbit/s (1 kbit = 1,000 bit), as the Internet provider states it.
+        #[arg(value_name = "KBIT/S", value_parser = parse_kbit)]
+        kbit: Option<u32>,
+        /// The codec the limit is sized for. Default g711: the most demanding, and the one
+        /// every device falls back to (homeline does not transcode).
+        #[arg(long, value_enum)]
+        codec: Option<CodecChoice>,
+        /// Remove the setting: only the relay's channel pool limits Internet calls.
+        #[arg(long, conflicts_with_all = ["kbit", "codec"])]
+        clear: bool,
+    },
+}
+
+/// A codec to size the Internet-call limit for (`policy::capacity::Codec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CodecChoice {
+    /// G.711 (64 kbit/s).
+    G711,
+    /// G.722 (64 kbit/s).
+    G722,
+    /// Opus at 32 kbit/s.
+    Opus,
+}
+
+impl CodecChoice {
+    /// The codec for the derivation.
+    pub(crate) fn codec(self) -> policy::Codec {
+        match self {
+            Self::G711 => policy::Codec::G711,
+            Self::G722 => policy::Codec::G722,
+            Self::Opus => policy::Codec::OPUS_DEFAULT,
+        }
+    }
+
+    /// How it is written on the command line and in the store.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Self::G711 => "g711",
+            Self::G722 => "g722",
+            Self::Opus => "opus",
+        }
+    }
+
+    /// The inverse of [`CodecChoice::key`].
+    pub(crate) fn from_key(key: &str) -> Option<Self> {
+        [Self::G711, Self::G722, Self::Opus]
+            .into_iter()
+            .find(|c| c.key() == key)
+    }
+}
+
+/// A positive whole number of kbit/s. clap quotes the value in front of the error.
+fn parse_kbit(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(0) => Err("the upstream bandwidth must be at least 1 kbit/s".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "expected a whole number of kbit/s (e.g. 256 for a 256 kbit/s upstream), got {s:?}"
+        )),
+    }
 }
 
 /// Station fields settable on add and set.

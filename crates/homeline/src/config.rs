@@ -2,14 +2,14 @@
 //! into each core's typed settings. Every field is optional; defaults follow the brief.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use net::NetConfig;
+use net::{MediaConfig, NetConfig};
 use policy::{CosClass, CosClasses, DestinationClass, NumberingPlan};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use sip_proto::registrar::RegistrarConfig;
 
 /// The whole file.
@@ -22,6 +22,9 @@ pub(crate) struct ConfigFile {
     /// SIP listeners and registrar.
     #[serde(default)]
     pub(crate) sip: SipSection,
+    /// RTP relay (media of calls that cross the Internet).
+    #[serde(default)]
+    pub(crate) media: MediaSection,
     /// Logging.
     #[serde(default)]
     pub(crate) log: LogSection,
@@ -76,6 +79,101 @@ pub(crate) struct SipSection {
     /// Digest algorithms offered, in order ("MD5", "SHA-256"). Default ["MD5", "SHA-256"]:
     /// many phones answer only the first challenge and know only MD5.
     pub(crate) digest_algorithms: Option<Vec<String>>,
+}
+
+/// `[media]`: the relay crate's own keys ([`relay::MediaFile`]: ports, timeouts, latching,
+/// internet_calls) plus where the relay is reached. Unknown keys are errors naming the key,
+/// like everywhere else in the file.
+#[derive(Debug, Default)]
+pub(crate) struct MediaSection {
+    /// The relay's keys, checked by `relay::Config::try_from`.
+    pub(crate) relay: relay::MediaFile,
+    /// The office router's public address, which remote phones send media to (forwarded 1:1
+    /// to the relay ports). Default: the external listener's address when it is specific.
+    pub(crate) public_ip: Option<String>,
+    /// The address internal phones send relayed media to. Default: the internal listener's
+    /// address when it is specific.
+    pub(crate) internal_ip: Option<String>,
+    /// Address the relay sockets bind to. Default "0.0.0.0" (every interface).
+    pub(crate) bind_ip: Option<String>,
+    /// Relay worker threads. Default 0: one per core.
+    pub(crate) workers: Option<usize>,
+}
+
+/// Most relay workers accepted: far above any core count, so a larger number is a typo.
+const MAX_MEDIA_WORKERS: usize = 1024;
+
+impl<'de> Deserialize<'de> for MediaSection {
+    /// The four keys of this binary are taken out first; every remaining key goes to the relay
+    /// crate's strict model, so an unknown one is still refused by name. (`serde(flatten)`
+    /// cannot be combined with `deny_unknown_fields`, hence the two steps.)
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Outer {
+            public_ip: Option<String>,
+            internal_ip: Option<String>,
+            bind_ip: Option<String>,
+            workers: Option<usize>,
+            #[serde(flatten)]
+            rest: toml::Table,
+        }
+        let outer = Outer::deserialize(d)?;
+        let relay = relay::MediaFile::deserialize(outer.rest).map_err(|e| {
+            let mut msg = format!("media: {}", e.message());
+            if msg.contains("unknown field") {
+                // The relay's list leaves out the keys taken out above.
+                msg.push_str(", `public_ip`, `internal_ip`, `bind_ip`, `workers`");
+            }
+            serde::de::Error::custom(msg)
+        })?;
+        Ok(MediaSection {
+            relay,
+            public_ip: outer.public_ip,
+            internal_ip: outer.internal_ip,
+            bind_ip: outer.bind_ip,
+            workers: outer.workers,
+        })
+    }
+}
+
+impl MediaSection {
+    /// The relay's typed settings; errors name the `media.` key and the value.
+    pub(crate) fn media_config(&self) -> Result<MediaConfig> {
+        let d = MediaConfig::default();
+        let relay = relay::Config::try_from(self.relay.clone())?;
+        let ip = |key: &str, given: &Option<String>| -> Result<Option<IpAddr>> {
+            given
+                .as_deref()
+                .map(|text| {
+                    text.trim()
+                        .parse::<IpAddr>()
+                        .with_context(|| format!("media.{key}: {text:?} is not an IP address"))
+                })
+                .transpose()
+        };
+        let public_ip = ip("public_ip", &self.public_ip)?;
+        let internal_ip = ip("internal_ip", &self.internal_ip)?;
+        for (key, addr) in [("public_ip", public_ip), ("internal_ip", internal_ip)] {
+            // Phones cannot send to "any address": the SDP needs one they can reach.
+            if addr.is_some_and(|a| a.is_unspecified() || a.is_multicast()) {
+                bail!(
+                    "media.{key}: {} is not an address phones can send media to",
+                    addr.map(|a| a.to_string()).unwrap_or_default()
+                );
+            }
+        }
+        let workers = self.workers.unwrap_or(d.workers);
+        if workers > MAX_MEDIA_WORKERS {
+            bail!("media.workers: {workers} is more than {MAX_MEDIA_WORKERS}");
+        }
+        Ok(MediaConfig {
+            relay,
+            public_ip,
+            internal_ip,
+            bind_ip: ip("bind_ip", &self.bind_ip)?.unwrap_or(d.bind_ip),
+            workers,
+        })
+    }
 }
 
 /// `[log]`.
@@ -202,6 +300,7 @@ impl ConfigFile {
             max_message: s.max_message.unwrap_or(d.max_message),
             registrar,
             classes: self.cos_classes()?,
+            media: self.media.media_config()?,
             ..d
         };
         if config.max_message < 1024 {
@@ -280,6 +379,61 @@ mod tests {
         }
         let e = ConfigFile::parse("[cos.x]\nalow = []\n").unwrap_err();
         assert!(format!("{e:#}").contains("alow"), "{e:#}");
+    }
+
+    #[test]
+    fn media_defaults_without_a_section() {
+        let c = ConfigFile::parse("").unwrap().net_config(true).unwrap();
+        assert_eq!(c.media.relay, relay::Config::default());
+        assert_eq!(c.media.public_ip, None);
+        assert!(c.media.bind_ip.is_unspecified());
+        assert_eq!(
+            c.control_socket, None,
+            "serve.rs sets it from the data folder"
+        );
+    }
+
+    #[test]
+    fn media_section_fills_relay_and_addresses() {
+        let text = "[media]\nports = \"40000-40099\"\npublic_ip = \"203.0.113.10\"\n\
+                    internal_ip = \"192.168.1.10\"\nbind_ip = \"192.168.1.10\"\nworkers = 2\n\
+                    latching = \"any\"\ninternet_calls = 4\n";
+        let c = ConfigFile::parse(text).unwrap().net_config(true).unwrap();
+        assert_eq!(c.media.relay.channels(), 50);
+        assert_eq!(c.media.relay.internet_calls, Some(4));
+        assert_eq!(c.media.relay.latching, relay::LatchPolicy::AnySource);
+        assert_eq!(c.media.public_ip, Some("203.0.113.10".parse().unwrap()));
+        assert_eq!(c.media.internal_ip, Some("192.168.1.10".parse().unwrap()));
+        assert_eq!(c.media.bind_ip, "192.168.1.10".parse::<IpAddr>().unwrap());
+        assert_eq!(c.media.workers, 2);
+    }
+
+    #[test]
+    fn media_unknown_key_is_an_error_naming_it() {
+        for key in ["port", "public_address"] {
+            let e = ConfigFile::parse(&format!("[media]\n{key} = \"x\"\n")).unwrap_err();
+            assert!(format!("{e:#}").contains(&format!("`{key}`")), "{e:#}");
+        }
+    }
+
+    #[test]
+    fn media_bad_values_name_the_key() {
+        for (line, key) in [
+            ("public_ip = \"office.example.org\"", "media.public_ip"),
+            ("public_ip = \"0.0.0.0\"", "media.public_ip"),
+            ("internal_ip = \"192.168.1\"", "media.internal_ip"),
+            ("bind_ip = \"any\"", "media.bind_ip"),
+            ("workers = 100000", "media.workers"),
+            ("ports = \"30001-30999\"", "media.ports"),
+            ("media_timeout = 0", "media.media_timeout"),
+            ("internet_calls = 0", "media.internet_calls"),
+        ] {
+            let c = ConfigFile::parse(&format!("[media]\n{line}\n")).unwrap();
+            let e = c.net_config(true).unwrap_err();
+            assert!(format!("{e:#}").contains(key), "{line}: {e:#}");
+        }
+        let e = ConfigFile::parse("[media]\nworkers = \"two\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("workers"), "{e:#}");
     }
 
     #[test]

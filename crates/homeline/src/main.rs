@@ -4,8 +4,10 @@ mod check;
 mod cli;
 mod config;
 mod serve;
+mod setup_cmd;
 mod station_cmd;
 mod station_cos;
+mod status_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,8 @@ async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::run(&file, &data).await,
         Command::Station { command } => station_cmd::run(command, &file, &data).await,
+        Command::Setup { command } => setup_cmd::run(command, &file, &data).await,
+        Command::Status { json } => status_cmd::run(*json, &file, &data).await,
         Command::Sip { .. } => unreachable!("handled before the runtime starts"),
     }
 }

@@ -1,13 +1,16 @@
-//! `homeline serve`: open the store, bind the listeners, run until a signal.
+//! `homeline serve`: open the store, derive the media limits, bind the listeners and the
+//! control socket, run until a signal.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use store::Store;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::ConfigFile;
+use crate::setup_cmd::InternetLimit;
+use crate::status_cmd;
 
 pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     let filter = EnvFilter::try_from_default_env()
@@ -20,11 +23,28 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let config = file.net_config(ipv6_available())?;
+    let mut config = file.net_config(ipv6_available())?;
+    if status_cmd::server_answers(data) {
+        bail!(
+            "another homeline server is already running with data folder {}",
+            data.display()
+        );
+    }
+    let socket = net::control::socket_path(data);
+    config.control_socket = Some(socket.clone());
     let store = Store::open(data)
         .await
         .with_context(|| format!("cannot open the store in {}", data.display()))?;
     info!(data = %data.display(), "store opened");
+    // Read once: a changed upstream takes effect at the next start (`setup upstream` says so).
+    let limit = InternetLimit::resolve(&store, &config.media.relay).await?;
+    config.media.relay.internet_calls = limit.calls;
+    info!(
+        channels = config.media.relay.channels(),
+        internet_calls = %limit.calls.map_or_else(|| "none".to_owned(), |n| n.to_string()),
+        derivation = %limit,
+        "media limits"
+    );
     let server = net::start(config, store.clone()).await?;
     for (zone, transport, addr) in &server.listeners {
         info!(%zone, %transport, %addr, "listening");
@@ -34,6 +54,9 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     info!("stopping");
     server.shutdown().await;
     store.close().await;
+    // The control task also removes it when the runtime drops it; doing it here keeps the
+    // folder clean even if that never happens.
+    let _ = std::fs::remove_file(&socket);
     Ok(())
 }
 

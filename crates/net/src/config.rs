@@ -1,6 +1,7 @@
 //! Settings of the I/O layer.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sip_proto::registrar::RegistrarConfig;
@@ -25,6 +26,9 @@ pub struct NetConfig {
     /// Classes of service by name (built-in and configured) that stations' class names
     /// resolve to.
     pub classes: policy::CosClasses,
+    /// Unix socket where `homeline status` reads the live state ([`crate::control`]); the
+    /// binary puts it in the data folder. `None`: no control socket.
+    pub control_socket: Option<PathBuf>,
 }
 
 /// Settings of the RTP relay and where it is reached.
@@ -75,6 +79,7 @@ impl Default for NetConfig {
             udp_buffer: 4 << 20,
             media: MediaConfig::default(),
             classes: policy::CosClasses::builtin(),
+            control_socket: None,
         }
     }
 }

@@ -180,6 +180,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
             rand::random(),
             Box::new(relay.clone()),
         ),
+        relay: relay.clone(),
         media_timeouts: config.media.relay.clone(),
         plan: policy::NumberingPlan::default(),
         stats: stats.clone(),
@@ -188,6 +189,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     let core = tokio::spawn(core.run(from_listeners, stop_rx));
+    crate::control::spawn(&config, stats.clone(), listeners.clone());
     Ok(ServerHandle {
         stats,
         listeners,
@@ -229,6 +231,8 @@ struct Core {
     flows: HashMap<FlowId, mpsc::UnboundedSender<Bytes>>,
     writer: BindingWriter,
     calls: B2bua,
+    /// The relay pool the call core allocates from; read here for the status counters.
+    relay: SharedPool,
     /// The relay's timeouts, to say which one ended a call.
     media_timeouts: relay::Config,
     plan: policy::NumberingPlan,
@@ -436,6 +440,7 @@ impl Core {
         self.stats
             .bindings
             .store(self.registrar.binding_count() as u64, Ordering::Relaxed);
+        self.publish_media_stats();
     }
 
     fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {
@@ -582,6 +587,36 @@ impl Core {
             targets,
             forwarding,
         );
+    }
+
+    /// Copies call and relay figures into the shared counters `homeline status` reads.
+    fn publish_media_stats(&self) {
+        let st = &self.stats;
+        st.calls_active
+            .store(self.calls.len() as u64, Ordering::Relaxed);
+        let Ok(pool) = self.relay.0.lock() else {
+            return;
+        };
+        let f = pool.figures();
+        st.relay_capacity
+            .store(u64::from(f.capacity), Ordering::Relaxed);
+        st.relay_in_use
+            .store(u64::from(f.in_use), Ordering::Relaxed);
+        st.internet_in_use
+            .store(u64::from(f.in_use), Ordering::Relaxed);
+        st.internet_limit
+            .store(u64::from(f.internet_calls.unwrap_or(0)), Ordering::Relaxed);
+        st.refused_pool.store(f.refused_pool, Ordering::Relaxed);
+        st.refused_internet
+            .store(f.refused_internet, Ordering::Relaxed);
+        let (packets, bytes) = pool.counters().fold((0, 0), |(p, b), c| {
+            (
+                p + c.forwarded.load(Ordering::Relaxed),
+                b + c.forwarded_bytes.load(Ordering::Relaxed),
+            )
+        });
+        st.relay_packets.store(packets, Ordering::Relaxed);
+        st.relay_bytes.store(bytes, Ordering::Relaxed);
     }
 
     fn handle_media_report(&mut self, now: Instant, report: MediaReport) {

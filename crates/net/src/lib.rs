@@ -6,9 +6,12 @@
 //! * [`core`] is the single task that drives the sans-IO cores (transaction layer, registrar):
 //!   it is the only code that reads the clock, and it drains every core fully after each input;
 //! * [`stations`] keeps the station cache fresh from the store, and [`persist`] writes binding
-//!   changes behind the registrar's back (write-behind, batched).
+//!   changes behind the registrar's back (write-behind, batched);
+//! * [`control`] serves the live state ([`Stats`], listeners) on a Unix socket in the data
+//!   folder for `homeline status`.
 
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod media;
 mod persist;

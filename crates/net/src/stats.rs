@@ -1,8 +1,13 @@
-//! Counters shared between the core task and status readers.
+//! Counters shared between the core task and status readers (the control socket,
+//! [`crate::control`]). Every counter is a relaxed atomic: readers want a recent figure, not a
+//! consistent snapshot across counters, and the packet path must never wait for a reader.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Message and registration counters.
+/// Message, registration, call and relay counters.
+///
+/// "Gauges" go up and down (`bindings`, `flows`, `calls_active`, `relay_in_use`,
+/// `internet_in_use`); the others only grow while the server runs.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Messages received (datagrams and framed stream messages).
@@ -19,12 +24,41 @@ pub struct Stats {
     pub bindings: AtomicU64,
     /// Stream connections currently open.
     pub flows: AtomicU64,
+    /// Calls in progress (gauge): from the INVITE the B2BUA accepted until the call is gone,
+    /// whether ringing or answered.
+    pub calls_active: AtomicU64,
+    /// Channels (RTP/RTCP port pairs) in the relay's pool. 0: no relay runs. Filled from the
+    /// configuration at start by [`crate::control::spawn`] unless the core set it first.
+    pub relay_capacity: AtomicU64,
+    /// Relay channels allocated to calls right now (gauge).
+    pub relay_in_use: AtomicU64,
+    /// The simultaneous-Internet-calls limit in force (from the upstream bandwidth, lowered to
+    /// the channel pool). 0: no limit beyond the channel pool (the relay refuses a limit of 0,
+    /// so the value is free to mean "unset"). Filled like `relay_capacity`.
+    pub internet_limit: AtomicU64,
+    /// Internet calls in progress (gauge): relayed legs whose media crosses the office's
+    /// Internet line, the unit `internet_limit` counts.
+    pub internet_in_use: AtomicU64,
+    /// Calls refused before ringing (503 + Warning) because every relay channel was in use.
+    pub refused_pool: AtomicU64,
+    /// Calls refused before ringing (503 + Warning) because the Internet-call limit was reached.
+    pub refused_internet: AtomicU64,
+    /// RTP and RTCP packets the relay forwarded.
+    pub relay_packets: AtomicU64,
+    /// Octets (UDP payload) the relay forwarded.
+    pub relay_bytes: AtomicU64,
 }
 
 impl Stats {
     /// Adds one to a counter.
     pub(crate) fn bump(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets a figure only if nobody has set it yet (it is still 0): lets start-up fill in a
+    /// configured value without overwriting one the core already measured.
+    pub(crate) fn fill_if_unset(c: &AtomicU64, value: u64) {
+        let _ = c.compare_exchange(0, value, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// Reads a counter.

@@ -1,5 +1,8 @@
-//! Capacity: how many simultaneous Internet calls the office's upstream carries, and call
-//! admission against that figure and the relay's channel pool.
+//! Capacity: how many simultaneous Internet calls the office's upstream carries.
+//!
+//! Only the derivation lives here; the relay enforces the figure (and its channel pool) when it
+//! allocates a channel (`relay::Relay::allocate`, `relay::LimitHit`), so there is one admission
+//! check, not two that could disagree.
 //!
 //! # The derivation (what `homeline setup upstream 256` prints)
 //!
@@ -415,9 +418,35 @@ impl UpstreamReport {
     }
 }
 
+impl UpstreamReport {
+    /// The report without its last line (the limit), for a caller that sizes the limit for
+    /// another codec than the most demanding one and words that line itself.
+    pub fn table(&self) -> ReportTable<'_> {
+        ReportTable(self)
+    }
+}
+
 impl fmt::Display for UpstreamReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(first) = self.rows.first() else {
+        if self.rows.is_empty() {
+            return f.write_str("no codec");
+        }
+        writeln!(f, "{}", self.table())?;
+        write!(
+            f,
+            "Simultaneous Internet calls: {} (the most demanding codec: homeline does not transcode).",
+            self.limit
+        )
+    }
+}
+
+/// [`UpstreamReport`] without the limit line: the line settings and one row per codec.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportTable<'a>(&'a UpstreamReport);
+
+impl fmt::Display for ReportTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(first) = self.0.rows.first() else {
             return f.write_str("no codec");
         };
         writeln!(
@@ -447,7 +476,7 @@ impl fmt::Display for UpstreamReport {
             "{:<20} {:>8} {:>9} {:>12} {:>16} {:>6}",
             "codec", "payload", "overhead", "on the wire", "per call", "calls"
         )?;
-        for d in &self.rows {
+        for d in &self.0.rows {
             writeln!(
                 f,
                 "{:<20} {:>6} B {:>7} B {:>10} B {:>9} kbit/s {:>6}",
@@ -459,17 +488,13 @@ impl fmt::Display for UpstreamReport {
                 d.calls
             )?;
         }
-        writeln!(f)?;
-        write!(
-            f,
-            "Simultaneous Internet calls: {} (the most demanding codec: homeline does not transcode).",
-            self.limit
-        )
+        Ok(())
     }
 }
 
 /// Bits per second printed as kbit/s with one decimal (94400 → `94.4`).
-struct Kbit(u64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kbit(pub u64);
 
 impl fmt::Display for Kbit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -485,154 +510,6 @@ impl fmt::Display for Tenths {
         match self.0 % 10 {
             0 => write!(f, "{}", self.0 / 10),
             d => write!(f, "{}.{d}", self.0 / 10),
-        }
-    }
-}
-
-/// The two admission limits of calls whose media crosses the Internet.
-///
-/// The Internet-call limit never exceeds the channel pool: each Internet call takes a relay
-/// channel, so a higher figure could never be reached. [`CallAdmission::new`] lowers it and
-/// [`CallAdmission::clamped`] says so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallAdmission {
-    channel_pool: u32,
-    internet_calls_limit: u32,
-    clamped_from: Option<u32>,
-}
-
-impl CallAdmission {
-    /// Limits of `channel_pool` relay channels and `internet_calls_limit` Internet calls (see
-    /// the module documentation for the unit), the latter lowered to the former if above it.
-    pub fn new(channel_pool: u32, internet_calls_limit: u32) -> Self {
-        let clamped_from = (internet_calls_limit > channel_pool).then_some(internet_calls_limit);
-        Self {
-            channel_pool,
-            internet_calls_limit: internet_calls_limit.min(channel_pool),
-            clamped_from,
-        }
-    }
-
-    /// Relay channels in the pool.
-    pub fn channel_pool(&self) -> u32 {
-        self.channel_pool
-    }
-
-    /// Simultaneous Internet calls allowed (after clamping).
-    pub fn internet_calls_limit(&self) -> u32 {
-        self.internet_calls_limit
-    }
-
-    /// If the Internet-call limit asked for was above the channel pool, what was lowered.
-    pub fn clamped(&self) -> Option<LimitClamped> {
-        self.clamped_from.map(|requested| LimitClamped {
-            requested,
-            channel_pool: self.channel_pool,
-        })
-    }
-
-    /// Decides whether a new call may start, before it rings: `channels_needed` relay
-    /// channels on top of `in_use_channels`, and `internet_calls_needed` Internet calls (its
-    /// legs that cross the Internet; 0 for an internal call) on top of
-    /// `internet_calls_in_progress`. The channel pool is checked first.
-    pub fn admit(
-        &self,
-        in_use_channels: u32,
-        channels_needed: u32,
-        internet_calls_in_progress: u32,
-        internet_calls_needed: u32,
-    ) -> Result<(), LimitHit> {
-        if exceeds(in_use_channels, channels_needed, self.channel_pool) {
-            return Err(LimitHit::ChannelPool {
-                in_use: in_use_channels,
-                needed: channels_needed,
-                capacity: self.channel_pool,
-            });
-        }
-        if exceeds(
-            internet_calls_in_progress,
-            internet_calls_needed,
-            self.internet_calls_limit,
-        ) {
-            return Err(LimitHit::InternetCalls {
-                in_progress: internet_calls_in_progress,
-                needed: internet_calls_needed,
-                limit: self.internet_calls_limit,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// `in_use + needed > limit`, without overflow; needing nothing never exceeds.
-fn exceeds(in_use: u32, needed: u32, limit: u32) -> bool {
-    needed > 0 && u64::from(in_use) + u64::from(needed) > u64::from(limit)
-}
-
-/// The Internet-call limit asked for was above the channel pool and was lowered to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "simultaneous Internet calls lowered from {requested} to {channel_pool}: \
-     the limit cannot exceed the relay channel pool"
-)]
-pub struct LimitClamped {
-    /// The limit asked for.
-    pub requested: u32,
-    /// The channel pool, now the limit.
-    pub channel_pool: u32,
-}
-
-/// A call refused before it rings because a limit is reached. `Display` is the value of a SIP
-/// Warning header (`399 homeline "…"`); [`LimitHit::text`] is its text alone, for logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LimitHit {
-    /// The relay channel pool has too few free channels.
-    #[error("399 homeline \"{}\"", self.text())]
-    ChannelPool {
-        /// Channels in use.
-        in_use: u32,
-        /// Channels the call needs.
-        needed: u32,
-        /// Channels in the pool.
-        capacity: u32,
-    },
-    /// The simultaneous Internet call limit is reached.
-    #[error("399 homeline \"{}\"", self.text())]
-    InternetCalls {
-        /// Internet calls in progress.
-        in_progress: u32,
-        /// Internet calls the new call needs.
-        needed: u32,
-        /// The limit.
-        limit: u32,
-    },
-}
-
-impl LimitHit {
-    /// The SIP status: 503 Service Unavailable.
-    pub fn status(&self) -> u16 {
-        503
-    }
-
-    /// The Warning text: which limit, and its use.
-    pub fn text(&self) -> String {
-        let (what, used, max, needed) = match *self {
-            Self::ChannelPool {
-                in_use,
-                needed,
-                capacity,
-            } => ("Media channel pool exhausted", in_use, capacity, needed),
-            Self::InternetCalls {
-                in_progress,
-                needed,
-                limit,
-            } => ("Internet call limit reached", in_progress, limit, needed),
-        };
-        if needed > 1 {
-            format!("{what} ({used} of {max} in use, call needs {needed})")
-        } else {
-            format!("{what} ({used} of {max})")
         }
     }
 }
@@ -849,6 +726,16 @@ mod tests {
     }
 
     #[test]
+    fn table_is_the_report_without_the_limit_line() {
+        let r = UpstreamReport::standard(256).unwrap();
+        let table = r.table().to_string();
+        assert!(table.contains("Opus (32 kbit/s)"), "{table}");
+        assert!(!table.contains("Simultaneous Internet calls"), "{table}");
+        assert!(r.to_string().starts_with(&table));
+        assert_eq!(Kbit(94_400).to_string(), "94.4");
+    }
+
+    #[test]
     fn report_with_no_codec() {
         let r = UpstreamReport::new(256, &[], 20, Overhead::default(), 20).unwrap();
         assert_eq!(r.limit, 0);
@@ -867,105 +754,5 @@ mod tests {
         let names: Vec<&str> = o.parts().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["RTP", "SRTP tag", "UDP", "IPv4", "VPN", "Ethernet"]);
         assert_eq!(o.bytes_per_packet(), 12 + 10 + 8 + 20 + 60 + 18);
-    }
-
-    #[test]
-    fn internet_call_limit_clamped_to_channel_pool() {
-        let a = CallAdmission::new(180, 300);
-        assert_eq!(a.internet_calls_limit(), 180);
-        assert_eq!(a.channel_pool(), 180);
-        let c = a.clamped().unwrap();
-        assert_eq!(
-            c,
-            LimitClamped {
-                requested: 300,
-                channel_pool: 180
-            }
-        );
-        assert_eq!(
-            c.to_string(),
-            "simultaneous Internet calls lowered from 300 to 180: \
-             the limit cannot exceed the relay channel pool"
-        );
-        assert_eq!(CallAdmission::new(180, 180).clamped(), None);
-        assert_eq!(CallAdmission::new(60, 2).internet_calls_limit(), 2);
-        assert_eq!(CallAdmission::new(0, 2).internet_calls_limit(), 0);
-    }
-
-    #[test]
-    fn admit_within_limits() {
-        let a = CallAdmission::new(60, 2);
-        assert_eq!(a.admit(0, 1, 0, 1), Ok(()));
-        assert_eq!(a.admit(1, 1, 1, 1), Ok(()));
-        assert_eq!(
-            a.admit(0, 2, 0, 2),
-            Ok(()),
-            "a call between two remote devices"
-        );
-        // Internal calls need nothing and pass even when both limits are reached.
-        assert_eq!(a.admit(60, 0, 2, 0), Ok(()));
-    }
-
-    #[test]
-    fn admit_refuses_at_internet_call_limit() {
-        let a = CallAdmission::new(60, 2);
-        let hit = a.admit(2, 1, 2, 1).unwrap_err();
-        assert_eq!(
-            hit,
-            LimitHit::InternetCalls {
-                in_progress: 2,
-                needed: 1,
-                limit: 2
-            }
-        );
-        assert_eq!(hit.status(), 503);
-        assert_eq!(
-            hit.to_string(),
-            "399 homeline \"Internet call limit reached (2 of 2)\""
-        );
-        let hit = a.admit(1, 2, 1, 2).unwrap_err();
-        assert_eq!(
-            hit.to_string(),
-            "399 homeline \"Internet call limit reached (1 of 2 in use, call needs 2)\""
-        );
-    }
-
-    #[test]
-    fn admit_refuses_at_channel_pool_first() {
-        let a = CallAdmission::new(4, 4);
-        let hit = a.admit(4, 1, 4, 1).unwrap_err();
-        assert_eq!(
-            hit,
-            LimitHit::ChannelPool {
-                in_use: 4,
-                needed: 1,
-                capacity: 4
-            }
-        );
-        assert_eq!(
-            hit.to_string(),
-            "399 homeline \"Media channel pool exhausted (4 of 4)\""
-        );
-        assert_eq!(hit.text(), "Media channel pool exhausted (4 of 4)");
-    }
-
-    #[test]
-    fn admit_does_not_overflow() {
-        let a = CallAdmission::new(u32::MAX, u32::MAX);
-        assert!(a.admit(u32::MAX, 1, 0, 0).is_err());
-        assert!(a.admit(0, 0, u32::MAX, 1).is_err());
-        assert_eq!(a.admit(u32::MAX - 1, 1, u32::MAX - 1, 1), Ok(()));
-    }
-
-    #[test]
-    fn limit_from_upstream_feeds_admission() {
-        let limit = UpstreamReport::standard(256).unwrap().limit;
-        let a = CallAdmission::new(60, limit);
-        assert_eq!(a.admit(0, 1, 0, 1), Ok(()));
-        assert_eq!(a.admit(1, 1, 1, 1), Ok(()));
-        assert!(matches!(
-            a.admit(2, 1, 2, 1),
-            Err(LimitHit::InternetCalls { limit: 2, .. })
-        ));
     }
 }

@@ -11,8 +11,8 @@
 //! - [`cos`]: class of service: what a station may dial, forward to and transfer to.
 //! - [`cos_classes`]: the classes known by name (built-in and configured), one per zone and
 //!   station.
-//! - [`capacity`]: simultaneous Internet calls from the upstream bandwidth, and call admission
-//!   against that limit and the relay channel pool.
+//! - [`capacity`]: simultaneous Internet calls from the upstream bandwidth, with a printable
+//!   derivation (the relay enforces the figure).
 //!
 //! Callers (registrar, store, CLI, admin API) pass in what they know and act on the verdict.
 
@@ -25,8 +25,8 @@ pub mod sbc;
 pub mod zone;
 
 pub use capacity::{
-    simultaneous_internet_calls, CallAdmission, CapacityError, Codec, Derivation, LimitClamped,
-    LimitHit, Overhead, UpstreamReport,
+    simultaneous_internet_calls, CapacityError, Codec, Derivation, Kbit, Overhead, ReportTable,
+    UpstreamReport,
 };
 pub use cos::{
     check_call, check_forward_target, check_transfer_target, CosClass, CosRefusal, CosRule,

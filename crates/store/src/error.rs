@@ -71,7 +71,7 @@ pub enum StoreError {
     WriterCommit(#[source] Arc<StoreError>),
 }
 
-/// A field of a station has a value that is not allowed; names the field.
+/// A field of a station or a setting has a value that is not allowed; names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FieldError {
@@ -136,5 +136,15 @@ pub enum FieldError {
         max: u32,
         /// The value given.
         value: u32,
+    },
+    /// A number is below its smallest allowed value.
+    #[error("{field} must be at least {min}, got {value}")]
+    TooSmall {
+        /// The field's name.
+        field: &'static str,
+        /// The smallest value allowed.
+        min: u64,
+        /// The value given.
+        value: u64,
     },
 }

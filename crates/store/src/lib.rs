@@ -9,6 +9,8 @@
 //! - **A change counter** (`stations_generation`, bumped by triggers on every change to stations
 //!   or credentials): the server polls [`Store::generation`] cheaply and reloads its station
 //!   cache with [`Store::load_station_cache`] when another process (the CLI) changed something.
+//! - **Settings** (a key/value table with typed helpers such as [`Store::upstream_kbps`]): a
+//!   change bumps the same counter, so the server notices it with the poll it already does.
 //! - **Registrar bindings**, written behind the registrar's back by a [`BindingWriter`] that
 //!   batches and coalesces changes, so registering never waits for the disk.
 //!
@@ -19,6 +21,7 @@
 mod binding;
 mod error;
 mod secret;
+mod settings;
 mod station;
 mod stations;
 mod writer;
@@ -32,6 +35,7 @@ use sqlx::SqlitePool;
 pub use binding::{BindingOp, BindingRow};
 pub use error::{FieldError, StoreError};
 pub use secret::Secret;
+pub use settings::{MAX_SETTING_KEY, MAX_SETTING_VALUE, UPSTREAM_CODEC, UPSTREAM_KBPS};
 pub use station::{
     validate_number, DeviceType, DeviceTypeParseError, Forwarding, Ha1, NewStation, PasswordChange,
     Station, StationChanges, DEFAULT_NO_ANSWER_SECS, MAX_DISPLAY_NAME, MAX_FORWARD_DIGITS,
@@ -74,8 +78,8 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// The stations change counter: differs from the last value seen iff stations or their
-    /// credentials changed since (in this process or another). One indexed row read.
+    /// The change counter: differs from the last value seen iff stations, their credentials or
+    /// settings changed since (in this process or another). One indexed row read.
     pub async fn generation(&self) -> Result<u64, StoreError> {
         let value: i64 = sqlx::query_scalar("SELECT value FROM stations_generation WHERE id = 1")
             .fetch_one(&self.pool)

@@ -755,3 +755,86 @@ async fn migration_from_numbered_class_of_service() {
     assert_eq!(s.forwarding, Forwarding::default());
     assert_eq!(s.display_name, "Anna");
 }
+
+#[tokio::test]
+async fn settings_round_trip_and_survive_reopen() {
+    let (dir, store) = open().await;
+    assert_eq!(store.setting("greeting").await.expect("get"), None);
+    store.set_setting("greeting", "hello").await.expect("set");
+    assert_eq!(
+        store.setting("greeting").await.expect("get").as_deref(),
+        Some("hello")
+    );
+    store
+        .set_setting("greeting", "bye")
+        .await
+        .expect("overwrite");
+    store
+        .set_settings(&[("a", Some("1")), ("greeting", None)])
+        .await
+        .expect("batch");
+    assert_eq!(store.setting("greeting").await.expect("get"), None);
+    store
+        .remove_setting("never-set")
+        .await
+        .expect("no-op remove");
+    store.close().await;
+    let other = Store::open(dir.path()).await.expect("reopen");
+    assert_eq!(other.setting("a").await.expect("get").as_deref(), Some("1"));
+}
+
+#[tokio::test]
+async fn setting_changes_bump_the_generation_and_no_ops_do_not() {
+    let (_dir, store) = open().await;
+    let g0 = store.generation().await.expect("gen");
+    store.set_upstream_kbps(Some(256)).await.expect("set");
+    let g1 = store.generation().await.expect("gen");
+    assert!(g1 > g0, "insert bumps");
+    store
+        .set_upstream_kbps(Some(256))
+        .await
+        .expect("same again");
+    assert_eq!(store.generation().await.expect("gen"), g1, "same value");
+    store.set_upstream_kbps(Some(512)).await.expect("change");
+    let g2 = store.generation().await.expect("gen");
+    assert!(g2 > g1, "update bumps");
+    store.set_upstream_kbps(None).await.expect("remove");
+    assert!(store.generation().await.expect("gen") > g2, "delete bumps");
+}
+
+#[tokio::test]
+async fn upstream_kbps_is_typed_and_checked() {
+    let (_dir, store) = open().await;
+    assert_eq!(store.upstream_kbps().await.expect("get"), None);
+    store.set_upstream_kbps(Some(256)).await.expect("set");
+    assert_eq!(store.upstream_kbps().await.expect("get"), Some(256));
+    let e = store.set_upstream_kbps(Some(0)).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::Invalid(FieldError::TooSmall {
+                field: UPSTREAM_KBPS,
+                value: 0,
+                ..
+            })
+        ),
+        "{e}"
+    );
+    assert_eq!(e.to_string(), "upstream_kbps must be at least 1, got 0");
+    assert_eq!(store.upstream_kbps().await.expect("get"), Some(256), "kept");
+    // A value written by hand that does not parse is reported, not taken as "unset".
+    store.set_setting(UPSTREAM_KBPS, "fast").await.expect("set");
+    let e = store.upstream_kbps().await.unwrap_err();
+    assert!(e.to_string().contains("\"fast\""), "{e}");
+}
+
+#[tokio::test]
+async fn setting_keys_are_checked() {
+    let (_dir, store) = open().await;
+    for bad in ["", "a\nb", &"k".repeat(MAX_SETTING_KEY + 1)] {
+        let e = store.set_setting(bad, "v").await.unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)), "{bad:?}: {e}");
+    }
+    let long = "v".repeat(MAX_SETTING_VALUE + 1);
+    assert!(store.set_setting("k", &long).await.is_err());
+}

@@ -761,7 +761,9 @@ fn refer_from_callee(rig: &mut Rig) -> Up {
 fn transfer_requested(rig: &mut Rig) -> crate::b2bua::CallRef {
     std::iter::from_fn(|| rig.b2b.poll_event())
         .find_map(|e| match e {
-            CallEvent::TransferRequested { call, by, target, .. } => {
+            CallEvent::TransferRequested {
+                call, by, target, ..
+            } => {
                 assert_eq!((by.as_str(), target.as_str()), ("2002", "2003"));
                 Some(call)
             }
@@ -1025,7 +1027,9 @@ fn rfc3515_remote_caller_transfers_office_phone() {
     request_to(&out, up.a.path, Method::Notify);
     let call = std::iter::from_fn(|| rig.b2b.poll_event())
         .find_map(|e| match e {
-            CallEvent::TransferRequested { call, by, target, .. } => {
+            CallEvent::TransferRequested {
+                call, by, target, ..
+            } => {
                 assert_eq!((by.as_str(), target.as_str()), ("2001", "2003"));
                 Some(call)
             }

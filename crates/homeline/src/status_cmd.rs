@@ -1,0 +1,271 @@
+//! `homeline status`: asks the running server for its live state on the control socket in the
+//! data folder (`net::control`) and prints it as a table, or as the server's JSON (`--json`).
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use net::control::{self, Status};
+use store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::ConfigFile;
+use crate::setup_cmd::InternetLimit;
+
+/// A server that has not answered by then is stuck; say so instead of hanging.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest document accepted; the real one is a few kilobytes.
+const MAX_ANSWER: u64 = 1 << 20;
+
+pub(crate) async fn run(json: bool, file: &ConfigFile, data: &Path) -> Result<()> {
+    let path = control::socket_path(data);
+    let text = match query(&path).await {
+        Ok(text) => text,
+        Err(e) if nobody_listens(&e) => bail!(
+            "no server running with data folder {} (nothing answers on {})",
+            data.display(),
+            path.display()
+        ),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the status from {}", path.display()))
+        }
+    };
+    if json {
+        println!("{}", text.trim_end());
+        return Ok(());
+    }
+    let status: Status = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            let error = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned));
+            match error {
+                Some(msg) => bail!("the server answered: {msg}"),
+                None => bail!("the server's status document does not parse: {e}"),
+            }
+        }
+    };
+    // The derivation is not on the socket (the server only keeps numbers): recompute it from
+    // the same inputs the server started with. Best effort: the numbers print without it.
+    let limit = match file.media.media_config() {
+        Ok(media) => match Store::open(data).await {
+            Ok(store) => {
+                let l = InternetLimit::resolve(&store, &media.relay).await.ok();
+                store.close().await;
+                l
+            }
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
+    print!("{}", render(&status, limit.as_ref(), data));
+    Ok(())
+}
+
+/// True when a server answers on the data folder's control socket (used before starting a
+/// second server on the same folder, and to say when a setting takes effect).
+pub(crate) fn server_answers(data: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        std::os::unix::net::UnixStream::connect(control::socket_path(data)).is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = data;
+        false
+    }
+}
+
+/// No socket file, or a file left behind by a server that is gone.
+fn nobody_listens(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    )
+}
+
+#[cfg(unix)]
+async fn query(path: &Path) -> io::Result<String> {
+    let exchange = async {
+        let mut stream = tokio::net::UnixStream::connect(path).await?;
+        stream
+            .write_all(format!("{}\n", control::STATUS_REQUEST).as_bytes())
+            .await?;
+        let mut text = String::new();
+        stream.take(MAX_ANSWER).read_to_string(&mut text).await?;
+        Ok(text)
+    };
+    tokio::time::timeout(ANSWER_TIMEOUT, exchange)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the server did not answer"))?
+}
+
+#[cfg(not(unix))]
+async fn query(_: &Path) -> io::Result<String> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the control socket needs a Unix system",
+    ))
+}
+
+/// The human table.
+fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut row = |label: &str, value: String| {
+        let _ = writeln!(out, "{label:<22}{value}");
+    };
+    row(
+        "homeline",
+        format!(
+            "{} (pid {}), data folder {}",
+            s.version,
+            s.pid,
+            data.display()
+        ),
+    );
+    let mut listeners = String::new();
+    for (i, l) in s.listeners.iter().enumerate() {
+        let indent = if i == 0 { "" } else { "                      " };
+        let _ = writeln!(
+            listeners,
+            "{indent}{:<9} {:<4} {}",
+            l.zone, l.transport, l.addr
+        );
+    }
+    let listeners = listeners.trim_end().to_owned();
+    row(
+        "Listeners",
+        if listeners.is_empty() {
+            "none".into()
+        } else {
+            listeners
+        },
+    );
+    row("Registered bindings", s.bindings.to_string());
+    row("TCP connections", s.flows.to_string());
+    row("Calls in progress", s.calls_active.to_string());
+    row(
+        "Relay channels",
+        if s.relay.capacity == 0 {
+            "none (no relay running)".into()
+        } else {
+            format!("{} in use of {}", s.relay.in_use, s.relay.capacity)
+        },
+    );
+    let live = s.internet_calls.limit;
+    let mut internet = match live {
+        Some(n) => format!("{} in use of {n}", s.internet_calls.in_use),
+        None => format!(
+            "{} in use, no limit beyond the relay channels",
+            s.internet_calls.in_use
+        ),
+    };
+    if let Some(l) = limit {
+        internet.push_str(&format!(" ({l})"));
+        if l.calls.map(u64::from) != live {
+            let now = l
+                .calls
+                .map_or_else(|| "no limit".to_owned(), |n| n.to_string());
+            internet.push_str(&format!(
+                "\n                      the stored settings now give {now}: takes effect at the next start"
+            ));
+        }
+    }
+    row("Internet calls", internet);
+    row(
+        "Refused calls",
+        format!(
+            "{} (relay channels exhausted), {} (Internet-call limit)",
+            s.refused.pool, s.refused.internet_calls
+        ),
+    );
+    row(
+        "Relayed media",
+        format!(
+            "{} packets, {}",
+            s.relay.packets,
+            human_bytes(s.relay.bytes)
+        ),
+    );
+    let m = &s.messages;
+    row(
+        "SIP messages",
+        format!(
+            "{} received, {} dropped, {} rejected; {} REGISTER accepted, {} failed authentication",
+            m.received, m.dropped, m.rejected, m.registered, m.auth_failed
+        ),
+    );
+    out
+}
+
+/// Octets with a decimal unit (1,500,000 → "1.5 MB").
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> Status {
+        let stats = net::Stats::default();
+        let listeners = [(
+            policy::Zone::Internal,
+            sip_proto::path::Transport::Udp,
+            "192.168.1.10:5060".parse().unwrap(),
+        )];
+        Status::collect(&stats, &listeners)
+    }
+
+    #[test]
+    fn table_shows_listeners_calls_and_limits() {
+        let text = render(&status(), None, Path::new("/srv/homeline"));
+        assert!(text.contains("internal  udp  192.168.1.10:5060"), "{text}");
+        assert!(text.contains("Calls in progress     0"), "{text}");
+        assert!(text.contains("Relay channels        none"), "{text}");
+        assert!(
+            text.contains("no limit beyond the relay channels"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_stored_setting_the_server_does_not_use_yet_is_pointed_out() {
+        let mut s = status();
+        s.internet_calls.limit = Some(2);
+        let limit = InternetLimit {
+            calls: Some(4),
+            source: crate::setup_cmd::LimitSource::ConfigFile(4),
+            channels: 500,
+        };
+        let text = render(&s, Some(&limit), Path::new("d"));
+        assert!(
+            text.contains("0 in use of 2 (media.internet_calls = 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("now give 4: takes effect at the next start"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bytes_are_readable() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+    }
+}
