@@ -36,8 +36,8 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
         .await
         .with_context(|| format!("cannot open the store in {}", data.display()))?;
     info!(data = %data.display(), "store opened");
-    // Read once: a changed upstream takes effect at the next start (`setup upstream` says so).
-    let limit = InternetLimit::resolve(&store, &config.media.relay).await?;
+    let file_relay = config.media.relay.clone();
+    let limit = InternetLimit::resolve(&store, &file_relay).await?;
     config.media.relay.internet_calls = limit.calls;
     info!(
         channels = config.media.relay.channels(),
@@ -49,6 +49,12 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     for (zone, transport, addr) in &server.listeners {
         info!(%zone, %transport, %addr, "listening");
     }
+    tokio::spawn(follow_upstream(
+        store.clone(),
+        file_relay,
+        server.relay.clone(),
+        limit.calls,
+    ));
     eprintln!("homeline ready");
     shutdown_signal().await;
     info!("stopping");
@@ -58,6 +64,44 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     // folder clean even if that never happens.
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// How often the store is checked for a changed upstream setting.
+const SETTINGS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Applies `homeline setup upstream` to the running relay: new calls meet the new limit
+/// within a second; calls already up keep their channels even above a lower limit.
+async fn follow_upstream(
+    store: Store,
+    file_relay: relay::Config,
+    pool: net::media::SharedPool,
+    mut current: Option<u32>,
+) {
+    let mut generation = store.generation().await.ok();
+    loop {
+        tokio::time::sleep(SETTINGS_POLL).await;
+        let now = store.generation().await.ok();
+        if now == generation {
+            continue;
+        }
+        generation = now;
+        match InternetLimit::resolve(&store, &file_relay).await {
+            Ok(limit) if limit.calls != current => {
+                current = limit.calls;
+                pool.0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_internet_calls(limit.calls);
+                info!(
+                    internet_calls = %limit.calls.map_or_else(|| "none".to_owned(), |n| n.to_string()),
+                    derivation = %limit,
+                    "Internet-call limit changed"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %format!("{e:#}"), "stored upstream setting not applied"),
+        }
+    }
 }
 
 /// True when this host can bind an IPv6 socket (some containers have IPv6 disabled).

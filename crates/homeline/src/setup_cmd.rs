@@ -168,11 +168,11 @@ fn print_report(kbit: u32, codec: CodecChoice, relay: &relay::Config) -> Result<
     Ok(())
 }
 
-/// There is no live reload of the limit yet: say when the change applies.
+/// Say when the change applies: a running server picks it up within a second.
 fn print_when_applied(data: &Path) {
     if crate::status_cmd::server_answers(data) {
         println!(
-            "\nThe running server keeps its current limit: the change takes effect at its next start."
+            "\nThe running server applies it to new calls within a second; calls up now keep their channels."
         );
     } else {
         println!("\nThe change takes effect when the server starts (`homeline serve`).");

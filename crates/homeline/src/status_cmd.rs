@@ -171,7 +171,7 @@ fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
                 .calls
                 .map_or_else(|| "no limit".to_owned(), |n| n.to_string());
             internet.push_str(&format!(
-                "\n                      the stored settings now give {now}: takes effect at the next start"
+                "\n                      the stored settings now give {now}: the server applies it within a second"
             ));
         }
     }
@@ -258,7 +258,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("now give 4: takes effect at the next start"),
+            text.contains("now give 4: the server applies it within a second"),
             "{text}"
         );
     }

@@ -45,9 +45,11 @@ pub struct RegistrarConfig {
     pub nonce_lifetime: Duration,
     /// Contacts kept per station; the oldest is dropped beyond it. Default 10.
     pub max_contacts: usize,
-    /// Digest algorithms offered, one challenge each, in this order. Default MD5 then SHA-256:
-    /// many phones (and SIPp) answer only the first challenge and know only MD5, and offering
-    /// both lets a SHA-256 client choose it (RFC 8760 §2.4 leaves the order to the server).
+    /// Digest algorithms offered, one challenge each, in this order. Default MD5 only: SIPp
+    /// answers only the first challenge, and baresip 1.0 (libre) fails the whole registration
+    /// when any challenge names an algorithm it lacks, so a second SHA-256 challenge locks such
+    /// phones out. Sites whose phones all do RFC 8760 add SHA-256 (`sip.digest_algorithms`);
+    /// stations keep an HA1 for both, so switching needs no password reset.
     pub algorithms: Vec<Algorithm>,
 }
 
@@ -62,7 +64,7 @@ impl Default for RegistrarConfig {
             external_stream_expires: 600,
             nonce_lifetime: Duration::from_secs(300),
             max_contacts: 10,
-            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            algorithms: vec![Algorithm::Md5],
         }
     }
 }

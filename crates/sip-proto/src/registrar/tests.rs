@@ -82,8 +82,21 @@ fn authorize(
     r
 }
 
+/// A registrar offering both algorithms (RFC 8760), as a site with modern phones sets it.
 fn registrar(now: Instant) -> Registrar {
-    Registrar::new(RegistrarConfig::default(), now, [3; 32])
+    Registrar::new(
+        RegistrarConfig {
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            ..RegistrarConfig::default()
+        },
+        now,
+        [3; 32],
+    )
+}
+
+#[test]
+fn default_offers_md5_only_for_phone_compatibility() {
+    assert_eq!(RegistrarConfig::default().algorithms, [Algorithm::Md5]);
 }
 
 #[test]
