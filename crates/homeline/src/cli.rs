@@ -40,6 +40,23 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the office router's port-forwarding table for the configured ports, as text or as
+    /// ready-to-run iptables / nftables rules.
+    RouterRules {
+        /// homeline's address on the office LAN (default: the external listener's, or
+        /// media.internal_ip).
+        #[arg(long)]
+        lan_ip: Option<std::net::IpAddr>,
+        /// The router's Internet-facing interface, for the rules.
+        #[arg(long, default_value = "wan0")]
+        wan_interface: String,
+        /// The public SIP port phones at home are configured with (the office phones' port).
+        #[arg(long, default_value_t = 5060)]
+        public_sip_port: u16,
+        /// What to print.
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::router_rules::Format,
+    },
     /// SIP tools.
     Sip {
         #[command(subcommand)]

@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod config;
+mod router_rules;
 mod serve;
 mod setup_cmd;
 mod station_cmd;
@@ -54,6 +55,22 @@ async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Station { command } => station_cmd::run(command, &file, &data).await,
         Command::Setup { command } => setup_cmd::run(command, &file, &data).await,
         Command::Status { json } => status_cmd::run(*json, &file, &data).await,
+        Command::RouterRules {
+            lan_ip,
+            wan_interface,
+            public_sip_port,
+            format,
+        } => {
+            let config = file.net_config(true)?;
+            let opts = router_rules::Options {
+                lan_ip: *lan_ip,
+                wan_interface: wan_interface.clone(),
+                public_sip_port: *public_sip_port,
+                format: *format,
+            };
+            print!("{}", router_rules::render(&config, &opts)?);
+            Ok(())
+        }
         Command::Sip { .. } => unreachable!("handled before the runtime starts"),
     }
 }
