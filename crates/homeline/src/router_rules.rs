@@ -169,13 +169,11 @@ fn iptables(fwd: &[Forward], lan: IpAddr, wan: &str) -> String {
     );
     for f in fwd {
         let dport = range(f.public, f.public_end, ':');
+        // A range keeps its destination port (1:1); DNAT to a port range would pick ports.
         let to = if f.public == f.public_end {
             format!("{lan}:{}", f.to_port)
         } else {
-            format!(
-                "{lan}:{}",
-                range(f.to_port, f.to_port + (f.public_end - f.public), '-')
-            )
+            lan.to_string()
         };
         let fport = range(f.to_port, f.to_port + (f.public_end - f.public), ':');
         let _ = writeln!(s, "# {}", f.service);
@@ -272,9 +270,7 @@ mod tests {
         assert!(ipt.contains(
             "iptables -t nat -A PREROUTING -i wan0 -p udp --dport 5060 -j DNAT --to-destination 192.168.1.10:5062"
         ));
-        assert!(
-            ipt.contains("--dport 30000:30999 -j DNAT --to-destination 192.168.1.10:30000-30999")
-        );
+        assert!(ipt.contains("--dport 30000:30999 -j DNAT --to-destination 192.168.1.10\n"));
         let nft = render(&config(), &opts(Format::Nftables)).unwrap();
         assert!(nft.contains("iifname \"wan0\" udp dport 30000-30999 dnat to 192.168.1.10"));
         assert!(nft.contains("tcp dport 5060 dnat to 192.168.1.10:5062"));
