@@ -76,9 +76,12 @@ pub(crate) struct SipSection {
     pub(crate) nonce_lifetime: Option<u64>,
     /// Contacts kept per station. Default 10.
     pub(crate) max_contacts: Option<usize>,
-    /// Digest algorithms offered, in order ("MD5", "SHA-256"). Default ["MD5", "SHA-256"]:
-    /// many phones answer only the first challenge and know only MD5.
+    /// Digest algorithms offered, in order ("MD5", "SHA-256"). Default ["MD5"]: some phones
+    /// refuse a registration challenged with an algorithm they lack.
     pub(crate) digest_algorithms: Option<Vec<String>>,
+    /// The public SIP port remote phones use (the office router forwards it to the external
+    /// listener). Default 5060, the brief's `5060 → 5062`.
+    pub(crate) public_port: Option<u16>,
 }
 
 /// `[media]`: the relay crate's own keys ([`relay::MediaFile`]: ports, timeouts, latching,
@@ -301,6 +304,11 @@ impl ConfigFile {
             registrar,
             classes: self.cos_classes()?,
             media: self.media.media_config()?,
+            public_sip_port: match s.public_port {
+                Some(0) => bail!("sip.public_port: 0 is not a port"),
+                Some(p) => p,
+                None => d.public_sip_port,
+            },
             ..d
         };
         if config.max_message < 1024 {

@@ -23,6 +23,10 @@ pub struct NetConfig {
     pub udp_buffer: usize,
     /// The RTP relay.
     pub media: MediaConfig,
+    /// The public SIP port remote phones reach the external listener on (the office router's
+    /// forward, 5060 → 5062 in the brief); with `media.public_ip` it is the address homeline
+    /// writes in Via and Contact towards them.
+    pub public_sip_port: u16,
     /// Classes of service by name (built-in and configured) that stations' class names
     /// resolve to.
     pub classes: policy::CosClasses,
@@ -78,6 +82,7 @@ impl Default for NetConfig {
             station_poll: Duration::from_secs(1),
             udp_buffer: 4 << 20,
             media: MediaConfig::default(),
+            public_sip_port: 5060,
             classes: policy::CosClasses::builtin(),
             control_socket: None,
         }

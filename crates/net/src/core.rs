@@ -175,6 +175,10 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
                     public: config.media.public_ip,
                     internal: config.media.internal_ip,
                 },
+                public_sip: config
+                    .media
+                    .public_ip
+                    .map(|ip| SocketAddr::new(ip, config.public_sip_port)),
                 ..B2buaConfig::default()
             },
             rand::random(),

@@ -468,6 +468,7 @@ impl B2bua {
             return;
         };
         let (near_path, far_path, near_tag) = (near_d.path, far_d.path, near_d.local_tag.clone());
+        let near_advertised = near_d.advertised;
         let method = r.request.method.clone();
         let sdp_method = matches!(method, Method::Invite | Method::Update);
         let mut out = Response::for_request(&r.request, status, Some(&near_tag));
@@ -508,7 +509,8 @@ impl B2bua {
             }
         }
         if sdp_method && status.as_u16() > 100 && status.as_u16() < 300 {
-            out.headers.push(HeaderName::Contact, contact(&near_path));
+            out.headers
+                .push(HeaderName::Contact, contact(&near_path, near_advertised));
         }
         if status.is_success() && sdp_method {
             session_timer::mark_refresher(&mut out, &r.request, &resp);

@@ -1,5 +1,7 @@
 //! The two sides of a call and the requests a B2BUA builds for them (RFC 3261 §12, §13, §15).
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use sip::header::NameAddr;
 use sip::{HeaderAccess, HeaderName, Headers, Method, Request, Response, StatusCode, Uri, SIP_2_0};
@@ -29,6 +31,9 @@ pub(crate) struct Dialog {
     pub(crate) remote_target: Option<Uri>,
     pub(crate) local_cseq: u32,
     pub(crate) path: Path,
+    /// The address we put in Via and Contact on this side: on the external zone the office's
+    /// public SIP address, never the listener's LAN address (RFC 5853 §3.1 topology hiding).
+    pub(crate) advertised: SocketAddr,
 }
 
 impl Dialog {
@@ -49,7 +54,7 @@ impl Dialog {
             })
         });
         let mut h = Headers::new();
-        h.push(HeaderName::Via, via(&self.path, branch));
+        h.push(HeaderName::Via, via(&self.path, self.advertised, branch));
         h.push(HeaderName::MaxForwards, "70");
         h.push(
             HeaderName::From,
@@ -63,7 +68,7 @@ impl Dialog {
         h.push(HeaderName::To, format!("<{}>{to_tag}", self.remote_uri));
         h.push(HeaderName::CallId, self.call_id.clone());
         h.push(HeaderName::CSeq, format!("{} {}", self.local_cseq, method));
-        h.push(HeaderName::Contact, contact(&self.path));
+        h.push(HeaderName::Contact, contact(&self.path, self.advertised));
         let body = match body {
             Some((ct, b)) => {
                 h.push(HeaderName::ContentType, ct);
@@ -97,8 +102,10 @@ impl CallerLeg {
     pub(crate) fn response(&self, status: StatusCode, body: Option<(&str, Bytes)>) -> Response {
         let mut r = Response::for_request(&self.invite, status, Some(&self.dialog.local_tag));
         if status.as_u16() > 100 && status.as_u16() < 300 {
-            r.headers
-                .push(HeaderName::Contact, contact(&self.dialog.path));
+            r.headers.push(
+                HeaderName::Contact,
+                contact(&self.dialog.path, self.dialog.advertised),
+            );
         }
         match body {
             Some((ct, b)) => r.with_body(ct, b),
@@ -159,20 +166,20 @@ impl CalleeBranch {
     }
 }
 
-/// Our Via for a request leaving over `path`.
-pub(crate) fn via(path: &Path, branch: &str) -> String {
+/// Our Via for a request leaving over `path`, naming `addr` (see [`Dialog::advertised`]).
+pub(crate) fn via(path: &Path, addr: SocketAddr, branch: &str) -> String {
     format!(
-        "SIP/2.0/{} {};branch={branch};rport",
-        path.transport.via_name(),
-        path.local
+        "SIP/2.0/{} {addr};branch={branch};rport",
+        path.transport.via_name()
     )
 }
 
-/// Our Contact on the listener of `path` (the device sends in-dialog requests there).
-pub(crate) fn contact(path: &Path) -> String {
+/// Our Contact at `addr` for the transport of `path` (the device sends in-dialog requests
+/// there).
+pub(crate) fn contact(path: &Path, addr: SocketAddr) -> String {
     match path.transport {
-        sip_proto::path::Transport::Udp => format!("<sip:homeline@{}>", path.local),
-        t => format!("<sip:homeline@{};transport={}>", path.local, t.as_str()),
+        sip_proto::path::Transport::Udp => format!("<sip:homeline@{addr}>"),
+        t => format!("<sip:homeline@{addr};transport={}>", t.as_str()),
     }
 }
 

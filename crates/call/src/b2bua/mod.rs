@@ -27,6 +27,9 @@ pub use local_relay::LocalRelay;
 pub use media::{MediaAddresses, MediaControl, MediaError, MediaLeg, NoRelay};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use policy::Zone;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -47,6 +50,10 @@ pub struct B2buaConfig {
     pub domain: String,
     /// Where devices of each zone send relayed media.
     pub media: MediaAddresses,
+    /// The office's public SIP address (public IP and the port the router forwards, 5060 in
+    /// the brief), written in Via and Contact towards external-zone devices. `None`: the
+    /// public media address with the listener's port, else the listener's own address.
+    pub public_sip: Option<SocketAddr>,
     /// Session-Expires offered to callees, in seconds (RFC 4028; 1800 by default).
     pub session_expires: u32,
     /// Our Min-SE, in seconds (RFC 4028 §5; never below 90).
@@ -58,8 +65,28 @@ impl Default for B2buaConfig {
         B2buaConfig {
             domain: "homeline".into(),
             media: MediaAddresses::default(),
+            public_sip: None,
             session_expires: 1800,
             min_se: 90,
+        }
+    }
+}
+
+impl B2buaConfig {
+    /// The address homeline names in Via and Contact on a leg reached over `path`: on the
+    /// external zone the public SIP address (a LAN address there would leak the office's
+    /// addressing and be unreachable from home), on the internal zone the listener's address,
+    /// or the configured internal address when the listener is bound to every address.
+    pub fn advertised(&self, path: &Path) -> SocketAddr {
+        let fill = |ip: Option<IpAddr>| match ip {
+            Some(ip) if path.local.ip().is_unspecified() || path.zone == Zone::External => {
+                SocketAddr::new(ip, path.local.port())
+            }
+            _ => path.local,
+        };
+        match path.zone {
+            Zone::External => self.public_sip.unwrap_or_else(|| fill(self.media.public)),
+            Zone::Internal => fill(self.media.internal),
         }
     }
 }
@@ -335,6 +362,7 @@ impl B2bua {
             remote_uri: req.from().map(|f| f.uri.to_string()).unwrap_or_default(),
             remote_target: remote_target(&req.headers),
             local_cseq: 0,
+            advertised: self.config.advertised(&path),
             path,
         };
         let caller_leg = CallerLeg {
@@ -417,6 +445,7 @@ impl B2bua {
                 remote_uri: format!("sip:{callee}@{}", self.config.domain),
                 remote_target: Some(target.uri.clone()),
                 local_cseq: 0,
+                advertised: self.config.advertised(&target.path),
                 path: target.path,
             };
             let branch = txl.new_branch();

@@ -290,7 +290,7 @@ impl B2bua {
         let via_branch = txl.new_branch();
         invite.headers.set(
             HeaderName::Via,
-            super::leg::via(&branch.dialog.path, &via_branch),
+            super::leg::via(&branch.dialog.path, branch.dialog.advertised, &via_branch),
         );
         invite.headers.set(
             HeaderName::CSeq,

@@ -259,6 +259,13 @@ fn rfc3261_13_basic_call_with_topology_hiding() {
         a_ep.rtp_port, ep.rtp_port,
         "one channel, seen from both zones"
     );
+    // The remote caller is told to reach homeline at the public address, never at the LAN
+    // address of the listener (RFC 5853 §3.1).
+    let contact = ok.headers.get(&HeaderName::Contact).unwrap();
+    assert!(
+        contact.contains("203.0.113.10") && !contact.contains("192.168.1.10"),
+        "{contact}"
+    );
     let a_tag = ok.to().unwrap().tag().unwrap();
 
     // The caller acknowledges and hangs up: 200 to the caller, BYE to the callee.

@@ -171,7 +171,10 @@ impl B2bua {
             return;
         };
         let mut ok = reply(StatusCode::ACCEPTED, None);
-        ok.headers.push(HeaderName::Contact, contact(&dialog.path));
+        ok.headers.push(
+            HeaderName::Contact,
+            contact(&dialog.path, dialog.advertised),
+        );
         txl.respond(now, tx, ok);
         let referrer_zone = dialog.path.zone;
         let ntx = notify(txl, now, dialog, StatusCode::TRYING, "Trying", false);
@@ -259,6 +262,7 @@ impl B2bua {
                 remote_uri: format!("sip:{number}@{}", self.config.domain),
                 remote_target: Some(target.uri.clone()),
                 local_cseq: 0,
+                advertised: self.config.advertised(&target.path),
                 path: target.path,
             };
             let branch = txl.new_branch();

@@ -334,7 +334,8 @@ pub fn invite_final(ua: &Ua, to: &str, from: &str, password: &str) -> Response {
     final_of(2)
 }
 
-/// A digest answer to the SHA-256 challenge found in `header` of `challenge`.
+/// A digest answer to the strongest challenge in `header` of `challenge` (SHA-256 when the
+/// server offers it, else MD5: the default offers MD5 only).
 pub fn digest_answer(
     challenge: &Response,
     header: &HeaderName,
@@ -343,17 +344,27 @@ pub fn digest_answer(
     password: &str,
     uri: &str,
 ) -> String {
-    let ch = challenge
+    let challenges: Vec<AuthParams> = challenge
         .headers
         .get_all(header)
         .filter_map(AuthParams::parse)
+        .collect();
+    let (ch, alg, name) = challenges
+        .iter()
         .find(|p| p.get("algorithm") == Some("SHA-256"))
-        .expect("a SHA-256 challenge");
+        .map(|c| (c, Algorithm::Sha256, "SHA-256"))
+        .or_else(|| {
+            challenges
+                .iter()
+                .find(|p| p.get("algorithm").is_none_or(|a| a == "MD5"))
+                .map(|c| (c, Algorithm::Md5, "MD5"))
+        })
+        .expect("a SHA-256 or MD5 challenge");
     let realm = ch.get("realm").unwrap();
     let nonce = ch.get("nonce").unwrap();
-    let ha1 = digest::ha1(Algorithm::Sha256, user, realm, password);
+    let ha1 = digest::ha1(alg, user, realm, password);
     let resp = digest::response(
-        Algorithm::Sha256,
+        alg,
         &ha1,
         nonce,
         Some("00000001"),
@@ -362,5 +373,5 @@ pub fn digest_answer(
         method,
         uri,
     );
-    format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"abc123\"")
+    format!("Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm={name}, qop=auth, nc=00000001, cnonce=\"abc123\"")
 }
