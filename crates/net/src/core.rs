@@ -173,7 +173,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
             B2buaConfig {
                 media: MediaAddresses {
                     public: config.media.public_ip,
-                    internal: config.media.internal_ip,
+                    internal: config.media.internal_ip.or_else(|| lan_address(&config)),
                 },
                 public_sip: config
                     .media
@@ -214,6 +214,41 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     sock.bind(&addr.into())?;
     sock.listen(1024)?;
     TcpListener::from_std(sock.into())
+}
+
+/// The office LAN address to advertise (Via, Contact, relayed SDP) when an internal listener
+/// is bound to every address and `media.internal_ip` is not set: the first private IPv4
+/// address of an interface that is up, else any non-loopback IPv4 one. Logged, because a host
+/// with several LANs should name its own with `media.internal_ip`.
+fn lan_address(config: &NetConfig) -> Option<std::net::IpAddr> {
+    let wildcard = config.internal.iter().any(|a| a.ip().is_unspecified());
+    if !wildcard {
+        return None;
+    }
+    let ifaces = if_addrs::get_if_addrs().ok()?;
+    let v4: Vec<std::net::Ipv4Addr> = ifaces
+        .iter()
+        .filter(|i| !i.is_loopback())
+        .filter_map(|i| match i.ip() {
+            std::net::IpAddr::V4(ip) if !ip.is_link_local() => Some(ip),
+            _ => None,
+        })
+        .collect();
+    let chosen = v4
+        .iter()
+        .find(|ip| ip.is_private())
+        .or(v4.first())
+        .copied()
+        .map(std::net::IpAddr::V4);
+    match chosen {
+        Some(ip) => {
+            info!(%ip, "internal listener on every address: office phones are given this one (set media.internal_ip to choose)")
+        }
+        None => warn!(
+            "internal listener on every address and no LAN address found: set media.internal_ip"
+        ),
+    }
+    chosen
 }
 
 fn unix_now(wall: SystemTime) -> i64 {
