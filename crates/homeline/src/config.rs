@@ -82,6 +82,12 @@ pub(crate) struct SipSection {
     /// The public SIP port remote phones use (the office router forwards it to the external
     /// listener). Default 5060, the brief's `5060 → 5062`.
     pub(crate) public_port: Option<u16>,
+    /// Seconds between OPTIONS keepalives to remote phones over UDP. Default 25.
+    pub(crate) keepalive_interval: Option<u64>,
+    /// Seconds between CRLF pings to remote phones over TCP/TLS. Default 90.
+    pub(crate) keepalive_stream_interval: Option<u64>,
+    /// Unanswered keepalives in a row before a remote binding is removed. Default 3.
+    pub(crate) keepalive_misses: Option<u32>,
 }
 
 /// `[media]`: the relay crate's own keys ([`relay::MediaFile`]: ports, timeouts, latching,
@@ -309,6 +315,7 @@ impl ConfigFile {
                 Some(p) => p,
                 None => d.public_sip_port,
             },
+            keepalive: keepalive(s, &d.keepalive)?,
             ..d
         };
         if config.max_message < 1024 {
@@ -319,6 +326,34 @@ impl ConfigFile {
         }
         Ok(config)
     }
+}
+
+/// The `[sip] keepalive_*` keys over the defaults.
+fn keepalive(
+    s: &SipSection,
+    d: &sip_proto::keepalive::KeepAliveConfig,
+) -> Result<sip_proto::keepalive::KeepAliveConfig> {
+    let secs = |key: &str, v: Option<u64>, default: Duration| -> Result<Duration> {
+        match v {
+            Some(0) => bail!("sip.{key}: 0 is not an interval (seconds, at least 1)"),
+            Some(n) if n > 3600 => bail!("sip.{key}: {n} s is longer than an hour"),
+            Some(n) => Ok(Duration::from_secs(n)),
+            None => Ok(default),
+        }
+    };
+    Ok(sip_proto::keepalive::KeepAliveConfig {
+        udp_interval: secs("keepalive_interval", s.keepalive_interval, d.udp_interval)?,
+        stream_interval: secs(
+            "keepalive_stream_interval",
+            s.keepalive_stream_interval,
+            d.stream_interval,
+        )?,
+        misses: match s.keepalive_misses {
+            Some(0) => bail!("sip.keepalive_misses: must be at least 1"),
+            Some(n) => n,
+            None => d.misses,
+        },
+    })
 }
 
 #[cfg(test)]

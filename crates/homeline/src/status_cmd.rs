@@ -199,6 +199,25 @@ fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
             m.received, m.dropped, m.rejected, m.registered, m.auth_failed
         ),
     );
+    if !s.remote_bindings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRemote phones          source                 via  NAT   last seen  missed  expires"
+        );
+        for b in &s.remote_bindings {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:<22} {:<4} {:<5} {:>7} s  {:>6}  {:>5} s",
+                b.station,
+                b.source,
+                b.transport,
+                b.nat,
+                b.last_seen_secs,
+                b.missed_probes,
+                b.expires_in_secs
+            );
+        }
+    }
     out
 }
 

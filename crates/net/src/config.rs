@@ -17,6 +17,8 @@ pub struct NetConfig {
     pub max_message: usize,
     /// Registrar settings (realm, expiries).
     pub registrar: RegistrarConfig,
+    /// Keepalive probes of external-zone bindings.
+    pub keepalive: sip_proto::keepalive::KeepAliveConfig,
     /// How often the station cache is checked against the store.
     pub station_poll: Duration,
     /// Socket buffer size asked of the kernel for UDP listeners, octets.
@@ -79,6 +81,7 @@ impl Default for NetConfig {
             ],
             max_message: sip::DEFAULT_MAX_MESSAGE,
             registrar: RegistrarConfig::default(),
+            keepalive: sip_proto::keepalive::KeepAliveConfig::default(),
             station_poll: Duration::from_secs(1),
             udp_buffer: 4 << 20,
             media: MediaConfig::default(),

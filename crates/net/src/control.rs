@@ -54,6 +54,10 @@ pub struct Status {
     pub refused: Refused,
     /// SIP message counters since start.
     pub messages: Messages,
+    /// Remote (external-zone) registrations with their health: source, NAT, last seen,
+    /// unanswered keepalives.
+    #[serde(default)]
+    pub remote_bindings: Vec<crate::stats::RemoteBinding>,
 }
 
 /// One SIP listener.
@@ -153,6 +157,11 @@ impl Status {
                 registered: r(&stats.registered),
                 auth_failed: r(&stats.auth_failed),
             },
+            remote_bindings: stats
+                .remote_bindings
+                .lock()
+                .map(|b| b.clone())
+                .unwrap_or_default(),
         }
     }
 }

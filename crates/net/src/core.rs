@@ -14,8 +14,9 @@ use sip::{
     parse_datagram, parse_framed, validate_request, validate_response, HeaderAccess, HeaderName,
     Message, Method, Request, Response, StatusCode,
 };
+use sip_proto::keepalive::{BindingRef, KeepAlive, KeepAliveEvent, Probe, ProbeKind};
 use sip_proto::path::{FlowId, Path, Transmit, Transport};
-use sip_proto::registrar::{Aor, Registrar, RegistrarEvent, RequestAuth};
+use sip_proto::registrar::{Aor, Registrar, RegistrarEvent, RemoveReason, RequestAuth};
 use sip_proto::tx::{stamp_received, TxConfig, TxEvent, TxId, TxLayer};
 use sip_proto::uas;
 use store::{BindingWriter, Store};
@@ -27,7 +28,7 @@ use tracing::{debug, info, warn};
 use crate::config::NetConfig;
 use crate::media::{MediaReport, RelayPool, SharedPool};
 use crate::stations::{self, StationCache};
-use crate::stats::Stats;
+use crate::stats::{RemoteBinding, Stats};
 use crate::{persist, tcp, udp, Inbound};
 
 /// Why the server could not start.
@@ -150,10 +151,14 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
     let mut secret = [0u8; 32];
     rand::Rng::fill(&mut rand::thread_rng(), &mut secret);
     let mut registrar = Registrar::new(config.registrar.clone(), now, secret);
+    let mut keepalive = KeepAlive::new(config.keepalive.clone());
     let rows = store.load_bindings(unix_now(wall)).await?;
     let restored = rows.len();
     for row in rows {
         if let Some(b) = persist::from_row(row, now, wall) {
+            if b.zone == Zone::External {
+                keepalive.track(now, binding_ref(&b), b.path());
+            }
             registrar.restore(now, b);
         }
     }
@@ -190,6 +195,9 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         stats: stats.clone(),
         max_message: config.max_message,
         tags: 0,
+        keepalive,
+        probes: HashMap::new(),
+        remote_published: None,
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     let core = tokio::spawn(core.run(from_listeners, stop_rx));
@@ -251,6 +259,14 @@ fn lan_address(config: &NetConfig) -> Option<std::net::IpAddr> {
     chosen
 }
 
+/// The keepalive core's name for a binding.
+fn binding_ref(b: &sip_proto::registrar::Binding) -> BindingRef {
+    BindingRef {
+        aor: b.aor.clone(),
+        key: b.key(),
+    }
+}
+
 fn unix_now(wall: SystemTime) -> i64 {
     wall.duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -278,6 +294,12 @@ struct Core {
     stats: Arc<Stats>,
     max_message: usize,
     tags: u64,
+    /// Probes of external bindings (NAT keepalives, liveness).
+    keepalive: KeepAlive,
+    /// OPTIONS probes in flight: their client transaction → the binding probed.
+    probes: HashMap<TxId, (BindingRef, u64)>,
+    /// When the remote-binding list was last published for status.
+    remote_published: Option<Instant>,
 }
 
 impl Core {
@@ -298,6 +320,8 @@ impl Core {
                     let now = Instant::now();
                     self.tx.handle_timeout(now);
                     self.registrar.handle_timeout(now);
+                    self.keepalive.handle_timeout(now);
+                    self.publish_remote_bindings(now);
                     self.calls.handle_timeout(&mut self.tx, now);
                     self.drain(now);
                 }
@@ -315,6 +339,7 @@ impl Core {
         [
             self.tx.poll_timeout(),
             self.registrar.poll_timeout(),
+            self.keepalive.poll_timeout(),
             self.calls.poll_timeout(),
         ]
         .into_iter()
@@ -468,6 +493,16 @@ impl Core {
                     }
                 }
             }
+            while let Some(p) = self.keepalive.poll_probe() {
+                progressed = true;
+                self.send_probe(now, p);
+            }
+            while let Some(KeepAliveEvent::Dead(b)) = self.keepalive.poll_event() {
+                progressed = true;
+                info!(aor = %b.aor.0, "binding unreachable: keepalives unanswered, removed");
+                self.registrar
+                    .remove_binding(&b.aor, &b.key, RemoveReason::Unreachable);
+            }
             while let Some(t) = self.tx.poll_transmit() {
                 progressed = true;
                 self.send(t);
@@ -516,9 +551,18 @@ impl Core {
                 self.calls.handle_ack(&mut self.tx, now, &request);
             }
             TxEvent::Response { tx, response } => {
+                if let Some((b, _)) = self.probes.remove(&tx) {
+                    // Any answer, even 404 or 405, proves the phone and its NAT mapping alive.
+                    self.keepalive.answered(now, &b);
+                    return;
+                }
                 self.calls.handle_response(&mut self.tx, now, tx, response);
             }
             TxEvent::TimedOut { tx } | TxEvent::TransportError { tx } => {
+                if let Some((b, seq)) = self.probes.remove(&tx) {
+                    self.keepalive.unanswered(&b, seq);
+                    return;
+                }
                 self.calls.handle_timed_out(&mut self.tx, now, tx);
             }
             // The caller never acknowledged our 2xx (§13.3.1.4): session timers (next step) will
@@ -626,6 +670,39 @@ impl Core {
             targets,
             forwarding,
         );
+    }
+
+    /// Refreshes the remote-binding health list status shows (at most once a second).
+    fn publish_remote_bindings(&mut self, now: Instant) {
+        if self
+            .remote_published
+            .is_some_and(|t| now < t + Duration::from_secs(1))
+        {
+            return;
+        }
+        self.remote_published = Some(now);
+        let rows: Vec<RemoteBinding> = self
+            .registrar
+            .all_bindings()
+            .into_iter()
+            .filter(|b| b.zone == Zone::External)
+            .map(|b| {
+                let health = self.keepalive.health(&binding_ref(b));
+                RemoteBinding {
+                    station: b.aor.0.clone(),
+                    source: b.source,
+                    transport: b.transport.to_string(),
+                    nat: b.nat.as_str().to_string(),
+                    last_seen_secs: health
+                        .map_or(0, |h| now.saturating_duration_since(h.last_seen).as_secs()),
+                    missed_probes: health.map_or(0, |h| h.misses),
+                    expires_in_secs: b.expires_at.saturating_duration_since(now).as_secs(),
+                }
+            })
+            .collect();
+        if let Ok(mut shared) = self.stats.remote_bindings.lock() {
+            *shared = rows;
+        }
     }
 
     /// Copies call and relay figures into the shared counters `homeline status` reads.
@@ -785,12 +862,16 @@ impl Core {
         match ev {
             RegistrarEvent::Upserted(b) => {
                 debug!(aor = %b.aor.0, zone = %b.zone, source = %b.source, nat = b.nat.as_str(), "binding stored");
+                if b.zone == Zone::External {
+                    self.keepalive.track(now, binding_ref(&b), b.path());
+                }
                 if let Err(e) = self.writer.upsert(persist::to_row(&b, now, wall)) {
                     warn!(error = %e, "binding not persisted");
                 }
             }
             RegistrarEvent::Removed { binding, reason } => {
                 debug!(aor = %binding.aor.0, ?reason, "binding removed");
+                self.keepalive.untrack(&binding_ref(&binding));
                 if let Err(e) = self
                     .writer
                     .remove(binding.aor.0.clone(), binding.contact.clone())
@@ -834,6 +915,48 @@ impl Core {
                 if writer.is_none_or(|w| w.send(t.bytes).is_err()) {
                     debug!(remote = %t.path.remote, "stream flow gone; message not delivered");
                 }
+            }
+        }
+    }
+
+    /// Sends one keepalive probe: OPTIONS over UDP (a client transaction; its answer or
+    /// timeout comes back as a transaction event), CRLF CRLF on a stream flow.
+    fn send_probe(&mut self, now: Instant, p: Probe) {
+        match p.kind {
+            ProbeKind::Ping => {
+                self.send(Transmit {
+                    path: p.path,
+                    bytes: Bytes::from_static(b"\r\n\r\n"),
+                });
+            }
+            ProbeKind::Options => {
+                let Some(binding) = self
+                    .registrar
+                    .bindings(&p.binding.aor)
+                    .iter()
+                    .find(|b| b.key() == p.binding.key)
+                else {
+                    return;
+                };
+                let Ok(uri) = sip::Uri::parse(&binding.contact) else {
+                    return;
+                };
+                let advertised = self.calls.config().advertised(&p.path);
+                let branch = self.tx.new_branch();
+                let tag = self.next_tag();
+                let text = format!(
+                    "OPTIONS {uri} SIP/2.0\r\nVia: SIP/2.0/{} {advertised};branch={branch};rport\r\n\
+                     Max-Forwards: 70\r\nFrom: <sip:homeline@{advertised}>;tag={tag}\r\nTo: <{uri}>\r\n\
+                     Call-ID: ka-{tag}-{branch}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                    p.path.transport.via_name()
+                );
+                let Ok(Message::Request(req)) = parse_datagram(text.as_bytes(), self.max_message)
+                else {
+                    warn!(aor = %p.binding.aor.0, "keepalive OPTIONS could not be built");
+                    return;
+                };
+                let tx = self.tx.send_request(now, req, p.path);
+                self.probes.insert(tx, (p.binding, p.seq));
             }
         }
     }

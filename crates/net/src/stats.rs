@@ -3,6 +3,9 @@
 //! consistent snapshot across counters, and the packet path must never wait for a reader.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
 
 /// Message, registration, call and relay counters.
 ///
@@ -47,6 +50,28 @@ pub struct Stats {
     pub relay_packets: AtomicU64,
     /// Octets (UDP payload) the relay forwarded.
     pub relay_bytes: AtomicU64,
+    /// Health of every external-zone (remote) binding, refreshed by the core about once a
+    /// second for status; never read on a call's path.
+    pub remote_bindings: Mutex<Vec<RemoteBinding>>,
+}
+
+/// One remote phone's registration as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteBinding {
+    /// Station number.
+    pub station: String,
+    /// Where its packets come from (its home NAT's public side).
+    pub source: std::net::SocketAddr,
+    /// "udp", "tcp", ...
+    pub transport: String,
+    /// "none", "nat" or "alg" (a SIP ALG rewrote the Contact).
+    pub nat: String,
+    /// Seconds since the phone was last heard from (REGISTER or keepalive answer).
+    pub last_seen_secs: u64,
+    /// Keepalive probes unanswered in a row.
+    pub missed_probes: u32,
+    /// Seconds until the registration expires.
+    pub expires_in_secs: u64,
 }
 
 impl Stats {

@@ -4,6 +4,7 @@
 //! Every core is a plain struct: time comes in as `now`, bytes and events come out through
 //! `poll_*`; no socket, task or clock lives here (see the `net` crate for the drivers).
 
+pub mod keepalive;
 pub mod path;
 pub mod registrar;
 pub mod tx;

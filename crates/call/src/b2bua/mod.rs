@@ -253,6 +253,11 @@ impl B2bua {
         }
     }
 
+    /// The settings in force.
+    pub fn config(&self) -> &B2buaConfig {
+        &self.config
+    }
+
     /// Calls in progress.
     pub fn len(&self) -> usize {
         self.calls.len()

@@ -93,6 +93,8 @@ pub enum RemoveReason {
     Replaced,
     /// Its connection closed and nothing else can reach the device through its NAT.
     FlowFailed,
+    /// Keepalive probes went unanswered: the phone (or its NAT mapping) is gone.
+    Unreachable,
 }
 
 /// Why a REGISTER failed authentication (logs and ban scoring; never on the wire).
@@ -580,6 +582,25 @@ impl Registrar {
             b.flow = None;
             true
         });
+    }
+
+    /// Drops one binding, by AOR and [`Binding::key`] (a keepalive found the phone gone).
+    /// Returns whether it was there.
+    pub fn remove_binding(&mut self, aor: &Aor, key: &str, reason: RemoveReason) -> bool {
+        let Some(list) = self.bindings.get_mut(aor) else {
+            return false;
+        };
+        let Some(i) = list.iter().position(|b| b.key() == key) else {
+            return false;
+        };
+        let binding = list.remove(i);
+        if list.is_empty() {
+            self.bindings.remove(aor);
+        }
+        self.count -= 1;
+        self.events
+            .push_back(RegistrarEvent::Removed { binding, reason });
+        true
     }
 
     /// Drops every binding for which `keep` says false (it may also edit the ones it keeps) and
