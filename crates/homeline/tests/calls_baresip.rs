@@ -89,12 +89,8 @@ fn rfc3261_9_cancel_before_answer_gives_487_and_stops_the_ringing() {
     a.hangup(); // CANCEL
     a.wait_closed();
     b.wait_closed();
-    assert_eq!(
-        a.invite_statuses().last(),
-        Some(&487),
-        "{:?}",
-        a.invite_statuses()
-    );
+    let statuses = a.wait_invite_status(487);
+    assert_eq!(statuses.last(), Some(&487), "{statuses:?}");
 }
 
 #[test]
@@ -109,12 +105,8 @@ fn rfc3261_21_4_7_callee_busy_486_reaches_the_caller() {
     let reason = a.wait_closed();
     b.wait_closed();
     assert!(reason.contains("486"), "caller's close reason: {reason}");
-    assert_eq!(
-        a.invite_statuses().last(),
-        Some(&486),
-        "{:?}",
-        a.invite_statuses()
-    );
+    let statuses = a.wait_invite_status(486);
+    assert_eq!(statuses.last(), Some(&486), "{statuses:?}");
 }
 
 /// Every SDP the phone received names a relay port, never the other phone's own socket.

@@ -356,6 +356,52 @@ impl Phone {
         parse_trace(&self.output(), self.sip_port)
     }
 
+    /// Messages received so far that match `pred`.
+    pub fn count_received(&self, pred: impl Fn(&TraceMsg) -> bool) -> usize {
+        self.trace().iter().filter(|m| !m.sent && pred(m)).count()
+    }
+
+    /// Waits until more than `before` received messages match `pred` (count them with
+    /// [`Phone::count_received`] before the action), and returns the last one. The trace is
+    /// read from baresip's output by another thread than the events: a message may show up
+    /// there a moment after the event it caused, so whatever follows an event must wait too.
+    pub fn wait_received(
+        &self,
+        before: usize,
+        what: &str,
+        pred: impl Fn(&TraceMsg) -> bool,
+    ) -> TraceMsg {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut found: Vec<TraceMsg> = self
+                .trace()
+                .into_iter()
+                .filter(|m| !m.sent && pred(m))
+                .collect();
+            if found.len() > before {
+                return found.pop().unwrap_or_else(|| unreachable!());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no {what} within {WAIT:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until a final response `code` to an INVITE is in the trace, and returns the
+    /// status codes of every response to this phone's INVITEs.
+    pub fn wait_invite_status(&self, code: u16) -> Vec<u16> {
+        self.wait_received(0, &format!("{code} to an INVITE"), |m| {
+            m.status() == Some(code)
+                && m.text
+                    .lines()
+                    .any(|l| l.starts_with("CSeq:") && l.ends_with(" INVITE"))
+        });
+        self.invite_statuses()
+    }
+
     /// Audio addresses of the SDP bodies this phone received.
     pub fn received_media(&self) -> Vec<MediaAddr> {
         self.trace()
