@@ -285,7 +285,9 @@ fn rfc3515_blind_transfer_connects_the_transferee_to_the_target() {
 
 /// The media timeout: both phones of a remote-to-office call stop sending (SIGSTOP); after
 /// `media_timeout` homeline ends the call with a BYE carrying a Reason to each side and
-/// releases the relay channel.
+/// releases the relay channel. Both, because the relay's deadline is the last packet on any
+/// channel of the call, the office phone's included: a remote phone that goes silent alone
+/// (its Internet link dropped) while the office phone keeps talking never times out.
 #[test]
 fn media_timeout_ends_the_call_with_bye_and_reason_and_releases_the_channel() {
     let (data, server) = pbx(
