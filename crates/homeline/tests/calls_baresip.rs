@@ -2,17 +2,22 @@
 //! package `baresip-core`) registering with digest, talking PCMU with a tone, and the RTP
 //! counters baresip prints at the end of each call. Internal calls keep direct media (the
 //! brief: "calls whose legs are all internal keep direct media"); every leg on the external
-//! zone is anchored in the relay (SDP rewritten to a relay port, 30000-30999 by default).
+//! zone is anchored in the relay (SDP rewritten to a relay port; each server here has a range
+//! of its own, the tests run at the same time).
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 mod common;
 
+use std::ops::RangeInclusive;
+
 use common::baresip::{
-    assert_audio_both_ways, connect_call, pbx, registered, talk_and_hang_up, MediaAddr,
+    assert_audio_both_ways, connect_call, pbx, pbx_with, registered, talk_and_hang_up, MediaAddr,
 };
 
-/// The relay's documented default port range (`docs/config`, BRIEF "Ports").
-const RELAY_PORTS: std::ops::RangeInclusive<u16> = 30000..=30999;
+/// `[media]` with the relay on `ports` only.
+fn media(ports: &RangeInclusive<u16>) -> String {
+    format!("[media]\nports = \"{}-{}\"\n", ports.start(), ports.end())
+}
 /// Packets each way after [`common::baresip::TALK`]: PCMU/20 ms sends 50 per second.
 const MIN_PACKETS: u64 = 50;
 
@@ -33,7 +38,12 @@ fn rfc3264_internal_call_audio_both_ways_with_direct_media() {
 
 #[test]
 fn external_to_internal_call_is_anchored_in_the_relay() {
-    let (_data, server) = pbx("bs-ext-int", &[("2101", true), ("2002", false)]);
+    let ports = 30000..=30099;
+    let (_data, server) = pbx_with(
+        "bs-ext-int",
+        &[("2101", true), ("2002", false)],
+        &media(&ports),
+    );
     let mut ext = registered("EXT-2101", server.external, "2101");
     let mut int = registered("INT-2002", server.internal, "2002");
 
@@ -41,12 +51,22 @@ fn external_to_internal_call_is_anchored_in_the_relay() {
     let (se, si) = talk_and_hang_up(&mut ext, &mut int, 1);
 
     assert_audio_both_ways((&ext, se), (&int, si), MIN_PACKETS);
-    assert_relay_port(&ext.received_media(), &int.sent_media(), "external phone");
+    assert_relay_port(
+        &ext.received_media(),
+        &int.sent_media(),
+        &ports,
+        "external phone",
+    );
 }
 
 #[test]
 fn external_to_external_call_is_anchored_in_the_relay_on_both_legs() {
-    let (_data, server) = pbx("bs-ext-ext", &[("2101", true), ("2102", true)]);
+    let ports = 30100..=30199;
+    let (_data, server) = pbx_with(
+        "bs-ext-ext",
+        &[("2101", true), ("2102", true)],
+        &media(&ports),
+    );
     let mut a = registered("EXT-2101", server.external, "2101");
     let mut b = registered("EXT-2102", server.external, "2102");
 
@@ -54,8 +74,8 @@ fn external_to_external_call_is_anchored_in_the_relay_on_both_legs() {
     let (sa, sb) = talk_and_hang_up(&mut a, &mut b, 1);
 
     assert_audio_both_ways((&a, sa), (&b, sb), MIN_PACKETS);
-    assert_relay_port(&a.received_media(), &b.sent_media(), "caller");
-    assert_relay_port(&b.received_media(), &a.sent_media(), "callee");
+    assert_relay_port(&a.received_media(), &b.sent_media(), &ports, "caller");
+    assert_relay_port(&b.received_media(), &a.sent_media(), &ports, "callee");
 }
 
 #[test]
@@ -69,12 +89,8 @@ fn rfc3261_9_cancel_before_answer_gives_487_and_stops_the_ringing() {
     a.hangup(); // CANCEL
     a.wait_closed();
     b.wait_closed();
-    assert_eq!(
-        a.invite_statuses().last(),
-        Some(&487),
-        "{:?}",
-        a.invite_statuses()
-    );
+    let statuses = a.wait_invite_status(487);
+    assert_eq!(statuses.last(), Some(&487), "{statuses:?}");
 }
 
 #[test]
@@ -89,21 +105,22 @@ fn rfc3261_21_4_7_callee_busy_486_reaches_the_caller() {
     let reason = a.wait_closed();
     b.wait_closed();
     assert!(reason.contains("486"), "caller's close reason: {reason}");
-    assert_eq!(
-        a.invite_statuses().last(),
-        Some(&486),
-        "{:?}",
-        a.invite_statuses()
-    );
+    let statuses = a.wait_invite_status(486);
+    assert_eq!(statuses.last(), Some(&486), "{statuses:?}");
 }
 
 /// Every SDP the phone received names a relay port, never the other phone's own socket.
-fn assert_relay_port(received: &[MediaAddr], peer_own: &[MediaAddr], who: &str) {
+fn assert_relay_port(
+    received: &[MediaAddr],
+    peer_own: &[MediaAddr],
+    ports: &RangeInclusive<u16>,
+    who: &str,
+) {
     assert!(!received.is_empty(), "{who}: no SDP received");
     for m in received {
         assert!(
-            RELAY_PORTS.contains(&m.port),
-            "{who} was told to send RTP to {m:?}, not a relay port {RELAY_PORTS:?}"
+            ports.contains(&m.port),
+            "{who} was told to send RTP to {m:?}, not a relay port {ports:?}"
         );
         assert!(
             !peer_own.contains(m),

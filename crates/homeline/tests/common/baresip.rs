@@ -20,9 +20,11 @@ use super::{free_port, TempDir};
 pub const LIFETIME: u64 = 120;
 /// Default deadline of a wait.
 pub const WAIT: Duration = Duration::from_secs(10);
-/// RTP ports of the phones: outside the relay's default range (30000-30999), so a port in that
-/// range in an SDP can only come from homeline.
-const RTP_PORTS: &str = "40000-49999";
+/// RTP ports of the phones: below the relay ranges the tests use (30000-32767), so a port in
+/// such a range in an SDP can only come from homeline, and below the kernel's ephemeral ports
+/// (32768-60999), where [`free_port`] picks listener ports that are bound only later (by the
+/// next server or phone) and a phone's RTP socket must not take in between.
+const RTP_PORTS: &str = "20000-29999";
 /// Seconds of tone in the microphone file (aufile plays it once).
 const TONE_SECONDS: usize = 60;
 
@@ -124,7 +126,7 @@ impl Phone {
     /// and connects to its control port.
     pub fn start(name: &str, registrar: SocketAddr, user: &str, password: &str) -> Phone {
         let dir = TempDir::new(&format!("baresip-{name}"));
-        let sip_port = free_port();
+        let sip_port = free_port_pair();
         let ctrl_port = free_port();
         let tone = dir.0.join("tone.wav");
         std::fs::write(&tone, tone_wav(TONE_SECONDS)).unwrap();
@@ -255,18 +257,52 @@ impl Phone {
     }
 
     /// Waits for an event of `kind`; a `CALL_CLOSED` on the way fails the test with its reason.
+    /// (The `CALL_CLOSED` stays queued for a later [`Phone::wait_closed`].)
     pub fn wait_event(&mut self, kind: &str) -> Event {
         let ev = self.wait_any(&[kind, "CALL_CLOSED"], WAIT);
-        assert_eq!(
-            ev.kind, kind,
-            "{}: call closed ({}) while waiting for {kind}",
-            self.name, ev.param
-        );
+        if ev.kind != kind {
+            let reason = ev.param.clone();
+            self.queue.push_front(ev);
+            panic!(
+                "{}: call closed ({reason}) while waiting for {kind}",
+                self.name
+            );
+        }
         ev
     }
 
-    /// Waits up to `timeout` for the first event whose kind is one of `kinds`; other events
-    /// before it are dropped (they stay in the failure output).
+    /// Drops every event received so far and not consumed (between two calls of one phone).
+    pub fn forget_events(&mut self) {
+        while let Ok(frame) = self.frames.try_recv() {
+            self.take(frame);
+        }
+        self.queue.clear();
+    }
+
+    /// RTP packets sent and received so far on the current call, read from baresip's stream
+    /// debug (`audio_debug`: the RTCP session's `TX: packets=` and each peer source's
+    /// `rcvd=`), unlike [`Phone::rtp_stats`] available while the call is up.
+    pub fn live_rtp(&mut self) -> RtpStats {
+        let text = self.command("audio_debug", "");
+        parse_live_rtp(&text)
+            .unwrap_or_else(|| panic!("{}: no RTP counters in audio_debug:\n{text}", self.name))
+    }
+
+    /// Stops the process (SIGSTOP): it neither sends nor answers until [`Phone::resume_process`].
+    pub fn pause_process(&self) {
+        signal(self.child.id(), "STOP");
+    }
+
+    /// Continues a process stopped by [`Phone::pause_process`] (SIGCONT).
+    pub fn resume_process(&self) {
+        signal(self.child.id(), "CONT");
+    }
+
+    /// Waits up to `timeout` for the first event whose kind is one of `kinds` and consumes it;
+    /// other events stay queued for later waits. They must: baresip's events of one call do
+    /// not come in a fixed order (the callee's first RTP packet often reaches the caller before
+    /// the 200 OK does, so `CALL_RTPESTAB` precedes `CALL_ESTABLISHED`), and a wait for one
+    /// must not throw the other away.
     pub fn wait_any(&mut self, kinds: &[&str], timeout: Duration) -> Event {
         match self.try_wait_any(kinds, timeout) {
             Some(ev) => ev,
@@ -278,10 +314,12 @@ impl Phone {
     pub fn try_wait_any(&mut self, kinds: &[&str], timeout: Duration) -> Option<Event> {
         let deadline = Instant::now() + timeout;
         loop {
-            while let Some(ev) = self.queue.pop_front() {
-                if kinds.contains(&ev.kind.as_str()) {
-                    return Some(ev);
-                }
+            if let Some(i) = self
+                .queue
+                .iter()
+                .position(|ev| kinds.contains(&ev.kind.as_str()))
+            {
+                return self.queue.remove(i);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.frames.recv_timeout(left) {
@@ -316,6 +354,52 @@ impl Phone {
     /// Every SIP message in the trace so far.
     pub fn trace(&self) -> Vec<TraceMsg> {
         parse_trace(&self.output(), self.sip_port)
+    }
+
+    /// Messages received so far that match `pred`.
+    pub fn count_received(&self, pred: impl Fn(&TraceMsg) -> bool) -> usize {
+        self.trace().iter().filter(|m| !m.sent && pred(m)).count()
+    }
+
+    /// Waits until more than `before` received messages match `pred` (count them with
+    /// [`Phone::count_received`] before the action), and returns the last one. The trace is
+    /// read from baresip's output by another thread than the events: a message may show up
+    /// there a moment after the event it caused, so whatever follows an event must wait too.
+    pub fn wait_received(
+        &self,
+        before: usize,
+        what: &str,
+        pred: impl Fn(&TraceMsg) -> bool,
+    ) -> TraceMsg {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut found: Vec<TraceMsg> = self
+                .trace()
+                .into_iter()
+                .filter(|m| !m.sent && pred(m))
+                .collect();
+            if found.len() > before {
+                return found.pop().unwrap_or_else(|| unreachable!());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no {what} within {WAIT:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until a final response `code` to an INVITE is in the trace, and returns the
+    /// status codes of every response to this phone's INVITEs.
+    pub fn wait_invite_status(&self, code: u16) -> Vec<u16> {
+        self.wait_received(0, &format!("{code} to an INVITE"), |m| {
+            m.status() == Some(code)
+                && m.text
+                    .lines()
+                    .any(|l| l.starts_with("CSeq:") && l.ends_with(" INVITE"))
+        });
+        self.invite_statuses()
     }
 
     /// Audio addresses of the SDP bodies this phone received.
@@ -552,6 +636,42 @@ fn read_frames(stream: TcpStream) -> mpsc::Receiver<Json> {
     rx
 }
 
+/// A free port `p` whose `p + 1` is free too: baresip listens for SIP over TLS on the port
+/// after `sip_listen`'s, and does not start when that one is taken.
+fn free_port_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// `TX: packets=N` and the sum of `rcvd=N` of the sources heard, out of `audio_debug`.
+fn parse_live_rtp(text: &str) -> Option<RtpStats> {
+    let num = |rest: &str| -> Option<u64> {
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+    };
+    let tx = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("TX: packets=").and_then(num))?;
+    let rx = text
+        .lines()
+        .filter_map(|l| l.split_once(" rcvd=").and_then(|(_, r)| num(r)))
+        .sum();
+    Some(RtpStats { tx, rx })
+}
+
 fn parse_rtp_stats(output: &str) -> Vec<RtpStats> {
     let mut stats = Vec::new();
     let mut lines = output.lines();
@@ -776,6 +896,13 @@ pub const TALK: Duration = Duration::from_secs(2);
 
 /// A data folder with `stations` (number, SBC flag) and a server on it.
 pub fn pbx(tag: &str, stations: &[(&str, bool)]) -> (TempDir, super::Server) {
+    pbx_with(tag, stations, "")
+}
+
+/// Like [`pbx`], with `extra` appended to the configuration (e.g. a `[media]` section; tests
+/// running at the same time must not share relay `ports`: a port another server holds costs
+/// a channel).
+pub fn pbx_with(tag: &str, stations: &[(&str, bool)], extra: &str) -> (TempDir, super::Server) {
     let data = TempDir::new(tag);
     for (n, sbc) in stations {
         let sbc = if *sbc { "on" } else { "off" };
@@ -784,7 +911,7 @@ pub fn pbx(tag: &str, stations: &[(&str, bool)]) -> (TempDir, super::Server) {
             &["station", "add", n, "--password", PW, "--sbc", sbc],
         );
     }
-    let server = start_server(&data.0);
+    let server = start_server(&data.0, extra);
     (data, server)
 }
 
@@ -796,13 +923,13 @@ pub const SIP_SETTINGS: &str = "digest_algorithms = [\"MD5\"]\n";
 
 /// `homeline serve` like [`super::Server::start`], with [`SIP_SETTINGS`] on top of the
 /// listeners on free loopback ports.
-pub fn start_server(data: &std::path::Path) -> super::Server {
+pub fn start_server(data: &std::path::Path, extra: &str) -> super::Server {
     let internal: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let external: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = data.join("test.toml");
     std::fs::write(
         &config,
-        format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{SIP_SETTINGS}[log]\nlevel = \"info\"\n"),
+        format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{SIP_SETTINGS}[log]\nlevel = \"info\"\n{extra}"),
     )
     .unwrap();
     let mut child = Command::new(super::BIN)

@@ -163,6 +163,16 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The test failed: what the server said (not consumed by the test) helps.
+            std::thread::sleep(Duration::from_millis(100));
+            let log = self.drain_log();
+            eprintln!(
+                "===== homeline log (last {} lines) =====\n{}\n===== end of homeline log =====",
+                log.len().min(200),
+                log[log.len().saturating_sub(200)..].join("\n")
+            );
+        }
     }
 }
 

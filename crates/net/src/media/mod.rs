@@ -73,10 +73,8 @@ impl RelayPool {
         config: &MediaConfig,
         to_core: mpsc::Sender<Inbound>,
     ) -> std::io::Result<RelayPool> {
-        let n = match config.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let n = worker_count(config.workers, cores, config.relay.channels());
         let shards = config.relay.shard(n);
         let mut workers = Vec::with_capacity(shards.len());
         for (i, shard) in shards.into_iter().enumerate() {
@@ -147,6 +145,22 @@ impl RelayPool {
             self.workers[*w].send(cmd(*id));
         }
     }
+}
+
+/// Channels a call can hold at most: one per leg, caller and callee both on the Internet.
+const CHANNELS_PER_CALL: u32 = 2;
+
+/// How many workers share the port range: `configured`, or one per core when 0, but never so
+/// many that a worker's share is smaller than one call's channels. Every channel of a call
+/// lives in one worker, so with 2 channels split over 2 workers a remote-to-remote call (one
+/// channel per leg) could never be placed although the pool has room for exactly that call.
+fn worker_count(configured: usize, cores: usize, channels: u32) -> usize {
+    let wanted = match configured {
+        0 => cores,
+        n => n,
+    };
+    let fit = usize::try_from(channels / CHANNELS_PER_CALL).unwrap_or(usize::MAX);
+    wanted.min(fit).max(1)
 }
 
 fn relay_call(call: CallRef) -> relay::CallRef {
@@ -281,5 +295,23 @@ impl MediaControl for SharedPool {
 impl Drop for RelayPool {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_count;
+
+    #[test]
+    fn every_worker_holds_at_least_one_remote_to_remote_call() {
+        // The pool of the limits test: 2 channels on a 2-core machine: one worker.
+        assert_eq!(worker_count(0, 2, 2), 1);
+        assert_eq!(worker_count(4, 2, 2), 1);
+        assert_eq!(worker_count(0, 8, 5), 2);
+        assert_eq!(worker_count(0, 1, 1), 1);
+        assert_eq!(worker_count(0, 4, 0), 1);
+        // Large pools: the configured figure or the cores.
+        assert_eq!(worker_count(0, 4, 500), 4);
+        assert_eq!(worker_count(3, 4, 500), 3);
     }
 }
