@@ -201,6 +201,10 @@ pub(crate) struct Channel {
     pub(crate) rtp_latch: Latch,
     pub(crate) rtcp_latch: Latch,
     pub(crate) last_packet: Option<Instant>,
+    /// The last accepted packet from this channel's own device (the media timeout watches each
+    /// remote device, not the call as a whole: an office phone still talking into a dead
+    /// remote leg must not keep it up).
+    pub(crate) last_from_device: Option<Instant>,
     pub(crate) rx_packets: u64,
     pub(crate) rx_bytes: u64,
     pub(crate) rx_rtcp: u64,

@@ -103,6 +103,7 @@ impl Relay {
         // Re-borrow: the event queue was touched above.
         let ch = &mut self.channels[index];
         ch.last_packet = Some(now);
+        ch.last_from_device = Some(now);
         ch.rx_packets += 1;
         ch.rx_bytes += len;
         let rtcp = match kind {

@@ -293,8 +293,9 @@ impl Relay {
     }
 
     /// The leg's stream was renegotiated (re-INVITE or UPDATE with new SDP): records the new
-    /// SDP and lets the next acceptable source re-latch both ports, while the current source
-    /// stays the destination until one does. Restarts the media timeout.
+    /// SDP and, when the device announced a new address, lets the next acceptable source
+    /// re-latch both ports, while the current source stays the destination until one does.
+    /// Restarts the media timeout.
     pub fn renegotiate(
         &mut self,
         now: Instant,
@@ -393,8 +394,14 @@ impl Relay {
         }
         let policy = self.config.latching;
         let ch = &mut self.channels[index];
+        // Only a device that announced a new address may move its stream: a hold, resume or
+        // session refresh keeps the address, and reopening the latch then would let whichever
+        // allowed source sends first (on a shared IP, another device) take the stream over.
+        let moved = ch
+            .peer
+            .is_some_and(|old| old.rtp != peer.rtp || old.rtcp != peer.rtcp);
         ch.set_peer(peer, policy);
-        if renegotiated {
+        if renegotiated && moved {
             ch.rtp_latch.open();
             ch.rtcp_latch.open();
         }

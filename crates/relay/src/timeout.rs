@@ -2,10 +2,11 @@
 //!
 //! A call's timer is armed once every channel of the call knows both of its sides (its own
 //! device's SDP and a partner: the answer, or early media); ringing never times out here. From
-//! then on, the deadline is the last accepted packet on any channel of the call plus
-//! [`Config::media_timeout`], or, while no packet has arrived since the arming (or the last
-//! renegotiation), the arming time plus [`Config::media_start_timeout`]; while any leg is on
-//! hold, [`Config::held_timeout`] replaces both.
+//! then on, the deadline is the last packet from the most silent remote device of the call
+//! (each channel's own device) plus [`Config::media_timeout`], or, while some device has sent
+//! nothing since the arming (or the last renegotiation), the arming time plus
+//! [`Config::media_start_timeout`]; while any leg is on hold, [`Config::held_timeout`]
+//! replaces both.
 //!
 //! Packets never touch the timer queue: they only store their arrival time in their channel.
 //! A scheduled check is therefore a lower bound of the real deadline; when it comes due the
@@ -132,10 +133,17 @@ impl Relay {
         let chans = || c.channels.iter().map(|&i| &self.channels[i as usize]);
         let cfg = &self.config;
         let held = chans().any(|ch| ch.held());
-        let last = chans()
-            .filter_map(|ch| ch.last_packet)
-            .max()
-            .filter(|&t| t >= c.since);
+        // Every remote device must be heard: the call's media is as old as its most silent
+        // device (a leg whose device never sent since `since` means media has not started).
+        let mut last: Option<Instant> = None;
+        let mut every_device_heard = true;
+        for ch in chans() {
+            match ch.last_from_device.filter(|&t| t >= c.since) {
+                Some(t) => last = Some(last.map_or(t, |l| l.min(t))),
+                None => every_device_heard = false,
+            }
+        }
+        let last = last.filter(|_| every_device_heard);
         let (after_start, never) = if held {
             (cfg.held_timeout, cfg.held_timeout)
         } else {

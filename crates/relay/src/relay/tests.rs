@@ -669,8 +669,10 @@ fn media_timeout_fires_after_media_stops_and_never_while_it_flows() {
     assert!(drain(&mut c.relay)
         .iter()
         .all(|e| !matches!(e, RelayEvent::MediaTimeout { .. })));
-    let last = now;
-    // Then silence: the timeout fires 30 s after the last packet, not before.
+    // The phone sent last 100 ms before the ITSP did: the call is as alive as its most
+    // silent device.
+    let last = now - ms(100);
+    // Then silence: the timeout fires 30 s after that device's last packet, not before.
     let mut wakes = 0;
     while let Some(wake) = c.relay.poll_timeout() {
         wakes += 1;
@@ -683,6 +685,34 @@ fn media_timeout_fires_after_media_stops_and_never_while_it_flows() {
         assert!(wake < last + secs(30));
     }
     assert!(wakes <= 3, "checks are rare: {wakes}");
+}
+
+/// One device going silent ends the call even while the other keeps sending (a remote phone
+/// that lost power must not stay "in a call" because the office phone still talks).
+#[test]
+fn media_timeout_fires_when_one_device_stops_while_the_other_sends() {
+    let mut c = answered_call();
+    let t0 = c.t0;
+    let phone = a("198.51.100.20:61000");
+    let itsp_media = a("198.51.100.30:20000");
+    c.relay.on_packet(t0, c.pa, phone, &rtp(1, 0));
+    let mut now = t0;
+    let mut fired = None;
+    for i in 1..1000u32 {
+        now = t0 + ms(u64::from(i) * 100);
+        c.relay
+            .on_packet(now, c.pb, itsp_media, &rtp(i as u16, i * 800));
+        if c.relay.poll_timeout().is_some_and(|w| w <= now) {
+            c.relay.handle_timeout(now);
+        }
+        if let Some(RelayEvent::MediaTimeout { kind, .. }) = c.relay.poll_event() {
+            assert_eq!(kind, TimeoutKind::Stopped);
+            fired = Some(now);
+            break;
+        }
+    }
+    let at = fired.expect("the silent phone's leg timed out");
+    assert!(at >= t0 + secs(30) && at <= t0 + secs(31), "{:?}", at - t0);
 }
 
 #[test]
@@ -1011,4 +1041,31 @@ fn rfc4961_sdp_address_used_before_latching_only_when_it_is_the_signalling_ip() 
         }),
         "the latched source wins over the SDP address"
     );
+}
+
+/// A hold or resume re-INVITE that keeps the device's address does not reopen its latch: a
+/// second source on an allowed IP (another phone behind the same home NAT) cannot take the
+/// stream over.
+#[test]
+fn rfc4961_renegotiation_without_a_new_address_keeps_the_latch() {
+    let mut c = two_leg_call();
+    let t = c.t0;
+    let phone = a("198.51.100.20:61000");
+    let same_nat_other_phone = a("198.51.100.20:62000");
+    let itsp_media = a("198.51.100.30:20000");
+    c.relay.on_packet(t, c.pa, phone, &rtp(1, 0));
+    c.relay.on_packet(t, c.pb, itsp_media, &rtp(1, 0));
+    let held = Peer {
+        direction: Direction::SendOnly,
+        ..home_phone()
+    };
+    c.relay.renegotiate(t + ms(10), c.a, held).unwrap();
+    assert_eq!(
+        c.relay
+            .on_packet(t + ms(20), c.pa, same_nat_other_phone, &rtp(2, 160)),
+        None,
+        "third source rejected after a hold with the same address"
+    );
+    assert!(c.relay.snapshot(c.a).unwrap().rejected >= 1);
+    assert_eq!(c.relay.snapshot(c.a).unwrap().latched_rtp, Some(phone));
 }
