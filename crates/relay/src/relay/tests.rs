@@ -696,10 +696,9 @@ fn media_timeout_fires_when_one_device_stops_while_the_other_sends() {
     let phone = a("198.51.100.20:61000");
     let itsp_media = a("198.51.100.30:20000");
     c.relay.on_packet(t0, c.pa, phone, &rtp(1, 0));
-    let mut now = t0;
     let mut fired = None;
     for i in 1..1000u32 {
-        now = t0 + ms(u64::from(i) * 100);
+        let now = t0 + ms(u64::from(i) * 100);
         c.relay
             .on_packet(now, c.pb, itsp_media, &rtp(i as u16, i * 800));
         if c.relay.poll_timeout().is_some_and(|w| w <= now) {
