@@ -92,8 +92,30 @@ pub fn anchor(sdp: &Sdp, public_ip: IpAddr, rtp_port: u16, rtcp_mux: bool) -> Sd
         } else if section.is_active() {
             section.set_port(0);
         }
+        section.remove_lines(names_private_address);
     }
+    out.remove_session_lines(names_private_address);
     out
+}
+
+/// An attribute other than the ones rewritten above that names a private address, like a
+/// WebRTC or baresip `a=ssrc:… cname:user@192.168.1.20`: it would tell the other side the
+/// device's LAN address, and nothing the relay carries depends on it, so it is dropped.
+fn names_private_address(line: &Line) -> bool {
+    let Some(attribute) = line.attribute() else {
+        return false;
+    };
+    if attribute.name == "rtcp" {
+        return false;
+    }
+    let Some(value) = attribute.value else {
+        return false;
+    };
+    value
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
+        .flat_map(|token| [token, token.rsplit_once(':').map_or(token, |(_, v4)| v4)])
+        .filter_map(|t| t.trim_matches(':').parse::<IpAddr>().ok())
+        .any(super::is_private)
 }
 
 fn is_ice_line(line: &Line) -> bool {

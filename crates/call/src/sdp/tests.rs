@@ -597,3 +597,20 @@ proptest! {
         }
     }
 }
+
+/// RFC 5576 `a=ssrc` cname (and any other attribute) naming a LAN address does not cross the
+/// relay; attributes naming no private address stay.
+#[test]
+fn anchor_drops_attributes_naming_a_private_address() {
+    let sdp = parse(
+        "v=0\r\no=- 1 1 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 0\r\na=ssrc:1234 cname:user@192.168.1.20\r\na=ssrc:1234 msid:abc def\r\n\
+a=x-note:fe80::1%eth0\r\na=ptime:20\r\n",
+    );
+    let text = print(&anchor(&sdp, ip("203.0.113.10"), 30000, false));
+    assert!(!text.contains("192.168.1.20"), "{text}");
+    assert!(!text.contains("cname:user@"), "{text}");
+    assert!(!text.contains("fe80::1"), "{text}");
+    assert!(text.contains("a=ssrc:1234 msid:abc def\r\n"), "{text}");
+    assert!(text.contains("a=ptime:20\r\n"), "{text}");
+}
