@@ -14,7 +14,9 @@
 //! namespace names, so they take a lock (in this process and across processes) and build the
 //! lab afresh each time; `tests/lab/net.sh down` removes a killed run's leftovers.
 //!
-//! Reproduce by hand: `tests/lab/net.sh up`, then `ip netns exec hl-home ...`.
+//! Reproduce by hand: `tests/lab/net.sh up`, then `ip netns exec hl-home ...`. The home
+//! routers are port-restricted cone NATs; `HOMELINE_LAB_NAT=full` or `=symmetric` changes that
+//! for every scenario.
 #![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 mod common;
@@ -148,6 +150,10 @@ impl Lab {
             );
             return None;
         }
+        // HOMELINE_LAB_NAT=full|symmetric runs every scenario behind another NAT type.
+        let nat = std::env::var("HOMELINE_LAB_NAT").unwrap_or_else(|_| nat.to_string());
+        let nat = nat.as_str();
+        eprintln!("{test}: home routers: {nat} NAT");
         let lock = lock();
         net(&["up", nat]).unwrap_or_else(|e| panic!("net.sh up {nat}: {e}"));
         let data = TempDir::new(&format!("lab-{test}"));
@@ -625,7 +631,7 @@ fn lab_home_phone_still_rings_after_the_nat_idle_timeout() {
             .collect();
         panic!(
             "2001 at home did not ring after {}s of silence behind a NAT with a {t}s UDP timeout: \
-             nothing kept its mapping 198.51.100.20:5060 open (messages the phone sent: {sent:?}); \
+             nothing kept its NAT mapping on 198.51.100.20 open (messages the phone sent: {sent:?}); \
              hl-homer conntrack:\n{table}",
             NAT_UDP_TIMEOUT + 5
         );
