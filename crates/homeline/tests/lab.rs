@@ -593,7 +593,7 @@ fn lab_no_private_address_crosses_the_internet() {
 /// keepalives keep the mapping).
 #[test]
 #[ignore = "fails until server-side NAT keepalives land: nothing crosses the home NAT between \
-            registration refreshes (baresip refreshes a 60 s registration after ~54 s); run with \
+            registration refreshes (baresip sent no REGISTER in the 25 s after registering); run with \
             --include-ignored"]
 fn lab_home_phone_still_rings_after_the_nat_idle_timeout() {
     let Some(lab) = Lab::up("keepalive", "prc") else {
