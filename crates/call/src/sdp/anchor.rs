@@ -113,7 +113,12 @@ fn names_private_address(line: &Line) -> bool {
     };
     value
         .split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
-        .flat_map(|token| [token, token.rsplit_once(':').map_or(token, |(_, v4)| v4)])
+        // `ip:port`, `name:ip` and IPv6 literals all occur: try the token and both sides of its
+        // last colon.
+        .flat_map(|token| {
+            let (before, after) = token.rsplit_once(':').unwrap_or((token, token));
+            [token, before, after]
+        })
         .filter_map(|t| t.trim_matches(':').parse::<IpAddr>().ok())
         .any(super::is_private)
 }

@@ -605,6 +605,7 @@ fn anchor_drops_attributes_naming_a_private_address() {
     let sdp = parse(
         "v=0\r\no=- 1 1 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\n\
 m=audio 4000 RTP/AVP 0\r\na=ssrc:1234 cname:user@192.168.1.20\r\na=ssrc:1234 msid:abc def\r\n\
+a=ssrc:99 cname:sip:2010@192.168.1.10:5060\r\n\
 a=x-note:fe80::1%eth0\r\na=ptime:20\r\n",
     );
     let text = print(&anchor(&sdp, ip("203.0.113.10"), 30000, false));

@@ -3,6 +3,10 @@
 //! ALSA's `null` device as speaker, and the `ctrl_tcp` interface (netstring-framed JSON) for
 //! commands and call events. Recipe and traps: `shared/design/CLIENTS.md` §1.
 //!
+//! [`Phone::start_in`] runs one inside a network namespace of the lab (`tests/lab/net.sh`):
+//! `ip netns exec NS baresip`, SIP and RTP on the namespace's own address, the control port on
+//! the namespace's loopback, reached through a small `bash` bridge started in the namespace.
+//!
 //! Everything is bounded: baresip quits by itself after [`LIFETIME`] (`-t`), every wait has a
 //! deadline, the process is killed on drop, and when the test is failing its output (SIP trace
 //! included, `-s`) is printed.
@@ -105,14 +109,18 @@ pub struct Phone {
     pub name: String,
     /// The account's user (station number).
     pub user: String,
-    /// SIP port on 127.0.0.1 (UDP and TCP).
+    /// SIP port (UDP and TCP) on 127.0.0.1, or on the namespace's address.
     pub sip_port: u16,
     /// The homeline listener the account registers to.
     pub registrar: SocketAddr,
+    /// The address SIP and RTP use: 127.0.0.1, or the namespace's address.
+    ip: String,
     child: Child,
     _dir: TempDir,
     output: Arc<Mutex<String>>,
-    ctrl: TcpStream,
+    ctrl: Box<dyn Write + Send>,
+    /// The control bridge of a phone in a namespace (killed on drop).
+    bridge: Option<Child>,
     frames: mpsc::Receiver<Json>,
     /// Events received but not consumed by a wait yet.
     queue: VecDeque<Event>,
@@ -125,14 +133,41 @@ impl Phone {
     /// Starts baresip with an account `user`/`password` registering to `registrar` over UDP,
     /// and connects to its control port.
     pub fn start(name: &str, registrar: SocketAddr, user: &str, password: &str) -> Phone {
+        Self::start_at(name, None, "127.0.0.1", registrar, user, password)
+    }
+
+    /// Like [`Phone::start`], inside the network namespace `netns` with SIP (port 5060) and RTP
+    /// on the namespace's address `ip`, as a phone on that LAN would be.
+    pub fn start_in(
+        name: &str,
+        netns: &str,
+        ip: &str,
+        registrar: SocketAddr,
+        user: &str,
+        password: &str,
+    ) -> Phone {
+        Self::start_at(name, Some(netns), ip, registrar, user, password)
+    }
+
+    fn start_at(
+        name: &str,
+        netns: Option<&str>,
+        ip: &str,
+        registrar: SocketAddr,
+        user: &str,
+        password: &str,
+    ) -> Phone {
         let dir = TempDir::new(&format!("baresip-{name}"));
-        let sip_port = free_port_pair();
-        let ctrl_port = free_port();
+        // A namespace of its own has every port free.
+        let (sip_port, ctrl_port) = match netns {
+            Some(_) => (5060, 4444),
+            None => (free_port_pair(), free_port()),
+        };
         let tone = dir.0.join("tone.wav");
         std::fs::write(&tone, tone_wav(TONE_SECONDS)).unwrap();
         std::fs::write(
             dir.0.join("config"),
-            config(sip_port, ctrl_port, tone.to_str().unwrap()),
+            config(ip, sip_port, ctrl_port, tone.to_str().unwrap()),
         )
         .unwrap();
         // The AOR's host is the listener: baresip sends REGISTER and INVITE there.
@@ -141,7 +176,15 @@ impl Phone {
             format!("<sip:{user}@{registrar}>;auth_pass={password};regint=60;answermode=manual\n"),
         )
         .unwrap();
-        let mut child = Command::new("baresip")
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "baresip"]); // ip execs baresip: same pid
+                c
+            }
+            None => Command::new("baresip"),
+        };
+        let mut child = cmd
             .arg("-s") // SIP trace: the SDP assertions read it
             .arg("-f")
             .arg(&dir.0)
@@ -154,17 +197,29 @@ impl Phone {
         let output = Arc::new(Mutex::new(String::new()));
         capture(child.stdout.take().unwrap(), output.clone());
         capture(child.stderr.take().unwrap(), output.clone());
-        let ctrl = connect(ctrl_port, &mut child, &output, name);
-        let frames = read_frames(ctrl.try_clone().unwrap());
+        let (ctrl, frames, bridge): (Box<dyn Write + Send>, _, _) = match netns {
+            None => {
+                let ctrl = connect(ctrl_port, &mut child, &output, name);
+                let frames = read_frames(ctrl.try_clone().unwrap());
+                (Box::new(ctrl), frames, None)
+            }
+            Some(ns) => {
+                let mut bridge = connect_in(ns, ctrl_port, &mut child, &output, name);
+                let frames = read_frames(bridge.stdout.take().unwrap());
+                (Box::new(bridge.stdin.take().unwrap()), frames, Some(bridge))
+            }
+        };
         Phone {
             name: name.to_string(),
             user: user.to_string(),
             sip_port,
             registrar,
+            ip: ip.to_string(),
             child,
             _dir: dir,
             output,
             ctrl,
+            bridge,
             frames,
             queue: VecDeque::new(),
             history: Vec::new(),
@@ -353,7 +408,7 @@ impl Phone {
 
     /// Every SIP message in the trace so far.
     pub fn trace(&self) -> Vec<TraceMsg> {
-        parse_trace(&self.output(), self.sip_port)
+        parse_trace(&self.output(), &format!("{}:{}", self.ip, self.sip_port))
     }
 
     /// Messages received so far that match `pred`.
@@ -503,6 +558,10 @@ impl Drop for Phone {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(b) = self.bridge.as_mut() {
+            let _ = b.kill();
+            let _ = b.wait();
+        }
         if std::thread::panicking() {
             eprintln!(
                 "===== baresip {} (events: {:?}) =====\n{}\n===== end of {} =====",
@@ -515,13 +574,13 @@ impl Drop for Phone {
     }
 }
 
-fn config(sip_port: u16, ctrl_port: u16, tone: &str) -> String {
+fn config(ip: &str, sip_port: u16, ctrl_port: u16, tone: &str) -> String {
     // No stdio.so/cons.so: stdin is not a TTY (CLIENTS.md §1). net_interface pins SDP and SIP
-    // to loopback; the build machine's eth0 must never be used.
+    // to loopback (or the namespace's address); the build machine's eth0 must never be used.
     format!(
         "poll_method\t\tepoll\n\
-         sip_listen\t\t127.0.0.1:{sip_port}\n\
-         net_interface\t\t127.0.0.1\n\
+         sip_listen\t\t{ip}:{sip_port}\n\
+         net_interface\t\t{ip}\n\
          rtp_ports\t\t{RTP_PORTS}\n\
          audio_player\t\talsa,null\n\
          audio_source\t\taufile,{tone}\n\
@@ -605,8 +664,44 @@ fn connect(port: u16, child: &mut Child, output: &Mutex<String>, name: &str) -> 
     }
 }
 
+/// Connects to ctrl_tcp on the loopback of namespace `ns` (which this process cannot reach):
+/// a `bash` started there opens the TCP connection and copies it to and from its stdin and
+/// stdout. Retried until baresip listens (or has died).
+fn connect_in(ns: &str, port: u16, child: &mut Child, output: &Mutex<String>, name: &str) -> Child {
+    let script =
+        format!("exec 3<>/dev/tcp/127.0.0.1/{port} || exit 7; echo up >&2; cat <&3 & exec cat >&3");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut bridge = Command::new("ip")
+            .args(["netns", "exec", ns, "bash", "-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ip netns exec bash");
+        let mut first = String::new();
+        let _ = BufReader::new(bridge.stderr.take().unwrap()).read_line(&mut first);
+        if first.trim() == "up" {
+            return bridge;
+        }
+        let _ = bridge.kill();
+        let _ = bridge.wait();
+        let dead = child.try_wait().unwrap();
+        if dead.is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100)); // let the readers finish
+            panic!(
+                "baresip {name} ({dead:?}) has no control port 127.0.0.1:{port} in {ns}:\n{}",
+                output.lock().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Splits the control stream into netstrings (`<len>:<json>,`) and parses each.
-fn read_frames(stream: TcpStream) -> mpsc::Receiver<Json> {
+fn read_frames(stream: impl Read + Send + 'static) -> mpsc::Receiver<Json> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut r = BufReader::new(stream);
@@ -694,7 +789,9 @@ fn parse_rtp_stats(output: &str) -> Vec<RtpStats> {
 }
 
 /// Trace blocks look like `ESC[36;1m#` / `UDP 127.0.0.1:a -> 127.0.0.1:b` / message / `ESC[;m`.
-fn parse_trace(output: &str, own_port: u16) -> Vec<TraceMsg> {
+/// A message is `sent` when its source is the phone's own `ip:port` (the peer may use the
+/// same port on another address, as in the lab where both sides use 5060).
+fn parse_trace(output: &str, own: &str) -> Vec<TraceMsg> {
     let mut msgs = Vec::new();
     let mut lines = output.lines();
     while let Some(line) = lines.next() {
@@ -705,9 +802,8 @@ fn parse_trace(output: &str, own_port: u16) -> Vec<TraceMsg> {
         let sent = route
             .split(" -> ")
             .next()
-            .and_then(|src| src.rsplit(':').next())
-            .and_then(|p| p.parse::<u16>().ok())
-            == Some(own_port);
+            .and_then(|src| src.split_whitespace().last())
+            == Some(own);
         let mut text = String::new();
         for l in lines.by_ref() {
             if l.contains("\x1b[;m") {
