@@ -8,6 +8,7 @@ mod setup_cmd;
 mod station_cmd;
 mod station_cos;
 mod status_cmd;
+mod stun_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Setup { command } => setup_cmd::run(command, &file, &data).await,
         Command::Status { json } => status_cmd::run(*json, &file, &data).await,
         Command::Sip { .. } => unreachable!("handled before the runtime starts"),
+        Command::StunServer { listen, alternate } => stun_cmd::server(*listen, *alternate).await,
+        Command::Nat { command } => stun_cmd::nat(command).await,
     }
 }
 

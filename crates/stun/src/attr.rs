@@ -27,6 +27,9 @@ pub const SOURCE_ADDRESS: AttributeType = AttributeType::new(0x0004);
 pub const CHANGED_ADDRESS: AttributeType = AttributeType::new(0x0005);
 /// PADDING (RFC 5780 §7.6, type 0x0026): understood and ignored (it only pads the request).
 pub const PADDING: AttributeType = AttributeType::new(0x0026);
+/// RESPONSE-PORT (RFC 5780 §7.5, type 0x0027): send the answer to this port of the
+/// request's source IP (a 16-bit port, then 2 bytes of padding).
+pub const RESPONSE_PORT: AttributeType = AttributeType::new(0x0027);
 /// RESPONSE-ORIGIN (RFC 5780 §7.3, type 0x802b).
 pub const RESPONSE_ORIGIN: AttributeType = AttributeType::new(0x802b);
 /// OTHER-ADDRESS (RFC 5780 §7.4, type 0x802c).
@@ -132,6 +135,14 @@ impl ChangeRequest {
     /// True when the server is asked to answer from somewhere else than the request reached.
     pub fn changes_anything(&self) -> bool {
         self.change_ip || self.change_port
+    }
+}
+
+/// Reads a RESPONSE-PORT value: the port, with or without its 2 bytes of padding; never 0.
+pub fn response_port(value: &[u8]) -> Option<u16> {
+    match value {
+        [hi, lo] | [hi, lo, _, _] => Some(u16::from_be_bytes([*hi, *lo])).filter(|p| *p != 0),
+        _ => None,
     }
 }
 

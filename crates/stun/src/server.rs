@@ -18,8 +18,8 @@ use stun_types::message::{
 };
 
 use crate::attr::{
-    ChangeRequest, MappedAddress, OtherAddress, ResponseOrigin, CHANGED_ADDRESS, CHANGE_REQUEST,
-    MAPPED_ADDRESS, PADDING, SOURCE_ADDRESS,
+    response_port, ChangeRequest, MappedAddress, OtherAddress, ResponseOrigin, CHANGED_ADDRESS,
+    CHANGE_REQUEST, MAPPED_ADDRESS, PADDING, RESPONSE_PORT, SOURCE_ADDRESS,
 };
 use crate::wire::Transmit;
 
@@ -95,7 +95,7 @@ pub struct ServerStats {
 }
 
 /// Comprehension-required attributes this server understands in a request.
-const UNDERSTOOD: [AttributeType; 2] = [CHANGE_REQUEST, PADDING];
+const UNDERSTOOD: [AttributeType; 3] = [CHANGE_REQUEST, PADDING, RESPONSE_PORT];
 
 /// The binding server.
 #[derive(Debug)]
@@ -272,6 +272,15 @@ impl StunServer {
             // RFC 5780 §7.2: without an alternate address the server cannot honour it.
             return self.error(local, from, BINDING, tid, 420, Some(&[CHANGE_REQUEST]));
         }
+        // RFC 5780 §7.5: only the port can be redirected, never the IP, so this cannot aim
+        // answers at a third party.
+        let reply_to = match msg.raw_attribute(RESPONSE_PORT) {
+            None => from,
+            Some(raw) => match response_port(&raw.value) {
+                Some(port) => SocketAddr::new(from.ip(), port),
+                None => return self.error(local, from, BINDING, tid, 400, None),
+            },
+        };
         let reply_from = self.reply_socket(local, change);
         let mut w = Message::builder_success(msg, MessageWriteVec::with_capacity(96));
         let attrs_ok = w.add_attribute(&XorMappedAddress::new(from, tid)).is_ok()
@@ -286,7 +295,7 @@ impl StunServer {
         self.stats.answered += 1;
         Some(Transmit {
             from: reply_from,
-            to: from,
+            to: reply_to,
             bytes: w.finish(),
         })
     }

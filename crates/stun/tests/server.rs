@@ -155,6 +155,31 @@ fn rfc5780_7_2_change_request_picks_the_answering_socket() {
 }
 
 #[test]
+fn rfc5780_7_5_response_port_redirects_the_port_only() {
+    let mut s = rfc5780_server();
+    let mut bytes = request(11, None, false);
+    bytes[3] = 8;
+    bytes.extend([0x00, 0x27, 0x00, 0x04, 0xc3, 0x51, 0x00, 0x00]); // port 50001 + padding
+    assert!(s.handle_input(addr(P), addr(CLIENT), &bytes));
+    let t = s.poll_transmit().expect("answer");
+    assert_eq!(t.to, addr("203.0.113.10:50001"));
+    let msg = Message::from_bytes(&t.bytes).expect("valid");
+    let tid = msg.transaction_id();
+    // The mapping reported is still the request's source.
+    assert_eq!(
+        msg.attribute::<XorMappedAddress>().expect("xor").addr(tid),
+        addr(CLIENT)
+    );
+    // Port 0 is refused.
+    let last = bytes.len() - 4;
+    bytes[last..last + 2].copy_from_slice(&[0, 0]);
+    assert!(s.handle_input(addr(P), addr(CLIENT), &bytes));
+    let msg_bytes = s.poll_transmit().expect("answer").bytes;
+    let msg = Message::from_bytes(&msg_bytes).expect("valid");
+    assert_eq!(msg.attribute::<ErrorCode>().expect("code").code(), 400);
+}
+
+#[test]
 fn rfc5780_7_2_change_request_without_alternate_is_420() {
     let mut s = plain_server();
     assert!(s.handle_input(addr(P), addr(CLIENT), &request(5, change(true, true), true)));
