@@ -30,7 +30,7 @@ pub(crate) async fn server(
     let mut core = StunServer::new(ServerConfig::new(listen, alternate))?;
     let (tx, mut rx) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>)>(1024);
     let mut sockets = HashMap::new();
-    for addr in core.sockets() {
+    for &addr in core.sockets() {
         let socket = Arc::new(
             UdpSocket::bind(addr)
                 .await

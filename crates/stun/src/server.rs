@@ -101,6 +101,8 @@ const UNDERSTOOD: [AttributeType; 3] = [CHANGE_REQUEST, PADDING, RESPONSE_PORT];
 #[derive(Debug)]
 pub struct StunServer {
     config: ServerConfig,
+    /// [`Self::sockets`], computed once: it is checked for every datagram.
+    sockets: Vec<SocketAddr>,
     transmits: VecDeque<Transmit>,
     stats: ServerStats,
 }
@@ -128,8 +130,21 @@ impl StunServer {
         if Software::new(&config.software).is_err() {
             return Err(ServerConfigError::SoftwareTooLong);
         }
+        let sockets = match config.alternate {
+            None => vec![config.primary],
+            Some(a) => {
+                let p = config.primary;
+                vec![
+                    p,
+                    SocketAddr::new(p.ip(), a.port()),
+                    SocketAddr::new(a.ip(), p.port()),
+                    a,
+                ]
+            }
+        };
         Ok(Self {
             config,
+            sockets,
             transmits: VecDeque::new(),
             stats: ServerStats::default(),
         })
@@ -137,17 +152,8 @@ impl StunServer {
 
     /// The sockets to listen on: the primary alone, or the four IP × port combinations
     /// (primary first, then primary IP/alternate port, alternate IP/primary port, alternate).
-    pub fn sockets(&self) -> Vec<SocketAddr> {
-        let p = self.config.primary;
-        match self.config.alternate {
-            None => vec![p],
-            Some(a) => vec![
-                p,
-                SocketAddr::new(p.ip(), a.port()),
-                SocketAddr::new(a.ip(), p.port()),
-                a,
-            ],
-        }
+    pub fn sockets(&self) -> &[SocketAddr] {
+        &self.sockets
     }
 
     /// Counters so far.
@@ -163,7 +169,7 @@ impl StunServer {
     /// A datagram arrived on socket `local` from `from`. Returns whether an answer was queued.
     /// Never panics on any input.
     pub fn handle_input(&mut self, local: SocketAddr, from: SocketAddr, bytes: &[u8]) -> bool {
-        let answer = if !self.sockets().contains(&local) {
+        let answer = if !self.sockets.contains(&local) {
             None
         } else if bytes.len() < MessageHeader::LENGTH || bytes[0] & 0xc0 != 0 {
             // The top two bits are zero in every STUN message (RFC 8489 §5); anything else is
