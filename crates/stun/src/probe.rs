@@ -195,6 +195,10 @@ pub struct NatReport {
     pub server: Option<SocketAddr>,
     /// Its OTHER-ADDRESS, when it has one.
     pub other_address: Option<SocketAddr>,
+    /// Whether something on the path rewrote the plain MAPPED-ADDRESS of test I's answer (it
+    /// then differs from XOR-MAPPED-ADDRESS): an application-level gateway (ALG) on the
+    /// router. `None` when the server did not send both.
+    pub alg_rewrote_address: Option<bool>,
 }
 
 const FIX_SYMMETRIC: &str = "change the office router's NAT to endpoint-independent mapping \
@@ -256,6 +260,13 @@ impl fmt::Display for NatReport {
             Some(o) => writeln!(f, "other address:   {o} (RFC 5780)")?,
             None if self.server.is_some() => writeln!(f, "other address:   none (no RFC 5780)")?,
             None => {}
+        }
+        if self.alg_rewrote_address == Some(true) {
+            writeln!(
+                f,
+                "ALG:             the router rewrote the address inside the STUN answer: an \
+application-level gateway is active; turn off its SIP ALG, which rewrites SIP the same way"
+            )?;
         }
         writeln!(f, "mapping:         {}", self.mapping)?;
         writeln!(f, "filtering:       {}", self.filtering)?;
@@ -329,6 +340,7 @@ pub struct NatProbe<R> {
     m1: Option<SocketAddr>,
     m2: Option<SocketAddr>,
     other: Option<SocketAddr>,
+    rewritten: Option<bool>,
     mapping: Mapping,
     filtering: Filtering,
     ambiguity: Option<Ambiguity>,
@@ -349,6 +361,7 @@ impl<R: RngCore> NatProbe<R> {
             m1: None,
             m2: None,
             other: None,
+            rewritten: None,
             mapping: Mapping::Unknown,
             filtering: Filtering::Unknown,
             ambiguity: None,
@@ -443,6 +456,7 @@ impl<R: RngCore> NatProbe<R> {
                     let primary = self.config.servers[server];
                     self.primary = Some(primary);
                     self.m1 = Some(m1);
+                    self.rewritten = resp.rewritten;
                     // An other address that shares the IP or port cannot change both.
                     self.other = resp
                         .other
@@ -625,6 +639,7 @@ impl<R: RngCore> NatProbe<R> {
             local: self.local,
             server: self.primary,
             other_address: self.other,
+            alg_rewrote_address: self.rewritten,
         });
     }
 }

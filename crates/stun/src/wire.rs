@@ -137,6 +137,10 @@ pub(crate) struct BindingResponse {
     pub(crate) error: Option<u16>,
     /// XOR-MAPPED-ADDRESS, else MAPPED-ADDRESS (servers that predate RFC 5389).
     pub(crate) mapped: Option<SocketAddr>,
+    /// Both MAPPED-ADDRESS and XOR-MAPPED-ADDRESS present and different: something on the
+    /// path rewrote the plain one (an application-level gateway; XOR-MAPPED-ADDRESS exists
+    /// because such boxes rewrite every copy of the address they find, RFC 8489 §14.2).
+    pub(crate) rewritten: Option<bool>,
     pub(crate) other: Option<SocketAddr>,
     pub(crate) origin: Option<SocketAddr>,
 }
@@ -152,15 +156,16 @@ pub(crate) fn parse_binding_response(bytes: &[u8]) -> Option<BindingResponse> {
         MessageClass::Error => Some(msg.attribute::<ErrorCode>().map(|e| e.code()).unwrap_or(0)),
         _ => None,
     };
-    let mapped = msg
+    let xor = msg
         .attribute::<XorMappedAddress>()
         .map(|a| a.addr(tid))
-        .or_else(|_| msg.attribute::<MappedAddress>().map(|a| a.addr()))
         .ok();
+    let plain = msg.attribute::<MappedAddress>().map(|a| a.addr()).ok();
     Some(BindingResponse {
         tid,
         error,
-        mapped,
+        mapped: xor.or(plain),
+        rewritten: xor.zip(plain).map(|(x, p)| x != p),
         other: msg.attribute::<OtherAddress>().map(|a| a.addr()).ok(),
         origin: msg.attribute::<ResponseOrigin>().map(|a| a.addr()).ok(),
     })

@@ -193,3 +193,32 @@ fn transaction_ids_come_from_the_injected_rng() {
         Some(ConfigError::NoServer)
     );
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn client_and_probe_never_panic_on_random_datagrams(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            from_server in any::<bool>(),
+        ) {
+            let t0 = Instant::now();
+            let mut c = client(&[S1, S2], t0);
+            c.handle_timeout(t0);
+            let from = if from_server { addr(S1) } else { addr("198.51.100.66:9") };
+            c.handle_input(t0, from, &bytes);
+            while c.poll_transmit().is_some() || c.poll_event().is_some() {}
+
+            let mut p = stun::NatProbe::new(
+                stun::ProbeConfig::new(vec![addr(S1)]),
+                addr(LOCAL),
+                StdRng::seed_from_u64(5),
+                t0,
+            );
+            p.handle_input(t0, from, &bytes);
+            while p.poll_transmit().is_some() {}
+        }
+    }
+}

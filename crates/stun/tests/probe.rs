@@ -142,7 +142,55 @@ fn rfc5780_4_3_4_4_no_nat_is_open() {
     assert_eq!(r.filtering, Filtering::EndpointIndependent);
     assert_eq!(r.public, Some(addr(LOCAL)));
     assert_eq!(r.other_address, Some(addr(A)));
+    assert_eq!(r.alg_rewrote_address, Some(false));
     assert!(matches!(r.device_at_home(), DeviceAtHome::Supported { .. }));
+}
+
+#[test]
+fn rfc8489_14_2_an_alg_rewriting_mapped_address_is_reported() {
+    // The ALG rewrites the plain MAPPED-ADDRESS (public -> private, as SIP ALGs do); the
+    // XOR-ed copy survives.
+    let mut server = StunServer::new(ServerConfig::new(addr(P), Some(addr(A)))).expect("cfg");
+    let t0 = Instant::now();
+    let mut probe = NatProbe::new(
+        ProbeConfig::new(vec![addr(P)]),
+        addr(LOCAL),
+        StdRng::seed_from_u64(3),
+        t0,
+    );
+    let mut nat = Nat::new(Map::Independent, Filter::Independent);
+    let mut now = t0;
+    while probe.report().is_none() {
+        while let Some(t) = probe.poll_transmit() {
+            let src = nat.outbound(t.to).expect("not blocked");
+            server.handle_input(t.to, src, &t.bytes);
+            while let Some(mut a) = server.poll_transmit() {
+                // MAPPED-ADDRESS value: 0, family, port, 4 address bytes; find and rewrite it.
+                let needle = [203u8, 0, 113, 10];
+                if let Some(i) = a.bytes.windows(4).position(|w| w == needle) {
+                    a.bytes[i..i + 4].copy_from_slice(&[192, 168, 1, 10]);
+                }
+                // FINGERPRINT no longer matches; this ALG strips it (one that left it would
+                // get its answers dropped, which the probe reports as silence).
+                let fp_at = a.bytes.len() - 8;
+                a.bytes.truncate(fp_at);
+                let len = u16::try_from(fp_at - 20).expect("small");
+                a.bytes[2..4].copy_from_slice(&len.to_be_bytes());
+                probe.handle_input(now, a.from, &a.bytes);
+            }
+        }
+        if probe.report().is_none() {
+            now = probe.poll_timeout().expect("timer");
+            probe.handle_timeout(now);
+        }
+    }
+    let r = probe.report().expect("done");
+    assert_eq!(r.alg_rewrote_address, Some(true));
+    assert_eq!(
+        r.public.map(|p| p.ip().to_string()),
+        Some("203.0.113.10".into())
+    );
+    assert!(r.to_string().contains("SIP ALG"), "{r}");
 }
 
 #[test]
