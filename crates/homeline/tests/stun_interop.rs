@@ -345,6 +345,40 @@ fn rfc5780_coturn_stunclient_against_our_server() {
 }
 
 #[test]
+fn rfc8489_coturn_stunclient_against_our_single_address_server() {
+    let port = free_port_pair();
+    let child = Command::new("timeout")
+        .args([
+            "60",
+            BIN,
+            "stun-server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Guard { child, _dir: None };
+    wait_for_stun(SocketAddr::from(([127, 0, 0, 1], port)));
+    let out = run(
+        20,
+        "turnutils_stunclient",
+        &["-p", &port.to_string(), "127.0.0.1"],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "turnutils_stunclient failed:\n{log}");
+    // No RFC 5780 here: no other address offered, just the mapping.
+    assert!(!log.contains("Other addr"), "{log}");
+    let reflexive = log
+        .lines()
+        .find_map(|l| l.split("UDP reflexive addr: ").nth(1))
+        .unwrap_or_else(|| panic!("no mapping in:\n{log}"));
+    assert!(reflexive.trim().starts_with("127.0.0.1:"), "{log}");
+}
+
+#[test]
 fn rfc5780_coturn_natdiscovery_completes_against_our_server() {
     let port = free_port_pair();
     let _ours = our_server(port);

@@ -73,8 +73,8 @@ pub enum ServerConfigError {
         /// Alternate.
         alternate: SocketAddr,
     },
-    /// A wildcard address cannot be named in OTHER-ADDRESS.
-    #[error("with an alternate address, {0} must be a specific IP address, not a wildcard")]
+    /// A wildcard address or port cannot be named in OTHER-ADDRESS.
+    #[error("with an alternate address, {0} must be a specific IP address and port")]
     Wildcard(SocketAddr),
     /// The SOFTWARE text is too long.
     #[error("SOFTWARE must be at most 763 bytes")]
@@ -122,7 +122,7 @@ impl StunServer {
                 return Err(ServerConfigError::AlternateSamePort { primary, alternate });
             }
             for a in [primary, alternate] {
-                if a.ip().is_unspecified() {
+                if a.ip().is_unspecified() || a.port() == 0 {
                     return Err(ServerConfigError::Wildcard(a));
                 }
             }

@@ -363,6 +363,10 @@ fn rfc5780_6_alternate_must_differ_in_ip_and_port() {
         StunServer::new(ServerConfig::new(addr("0.0.0.0:3478"), Some(addr(A)))),
         Err(ServerConfigError::Wildcard(_))
     ));
+    assert!(matches!(
+        StunServer::new(ServerConfig::new(addr("198.51.100.10:0"), Some(addr(A)))),
+        Err(ServerConfigError::Wildcard(_))
+    ));
     assert!(StunServer::new(ServerConfig::new(addr("0.0.0.0:3478"), None)).is_ok());
 }
 
