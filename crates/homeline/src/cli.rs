@@ -62,6 +62,49 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SipCommand,
     },
+    /// Run a STUN server (RFC 8489) on UDP; with --alternate, RFC 5780 NAT behaviour
+    /// discovery too (listens on both IPs × both ports). Runs until interrupted.
+    StunServer {
+        /// Primary address, e.g. 198.51.100.10:3478.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// Alternate address: another IP and another port of this host, e.g. 198.51.100.11:3479.
+        #[arg(long)]
+        alternate: Option<std::net::SocketAddr>,
+    },
+    /// NAT tools: what kind of NAT is in front of this host, and its public address.
+    Nat {
+        #[command(subcommand)]
+        command: NatCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NatCommand {
+    /// Detect the NAT type (RFC 5780 mapping and filtering tests) and what it means for
+    /// Device@Home. Use a server with RFC 5780 support (two addresses), or give two servers.
+    Detect {
+        #[command(flatten)]
+        target: StunTarget,
+    },
+    /// Ask for the public address of one local socket (first server that answers; the next
+    /// on failure, with RFC 8489 retransmissions: up to 39.5 s per silent server).
+    Mapped {
+        #[command(flatten)]
+        target: StunTarget,
+    },
+}
+
+/// Which STUN servers to ask, from which local socket.
+#[derive(Debug, Args)]
+pub(crate) struct StunTarget {
+    /// STUN server HOST:PORT; repeat for fallbacks.
+    #[arg(long = "server", required = true)]
+    pub(crate) servers: Vec<String>,
+    /// Local socket to test, IP:PORT (default: the address routed toward the first server,
+    /// any port).
+    #[arg(long)]
+    pub(crate) local: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ mod setup_cmd;
 mod station_cmd;
 mod station_cos;
 mod status_cmd;
+mod stun_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,8 @@ async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sip { .. } => unreachable!("handled before the runtime starts"),
+        Command::StunServer { listen, alternate } => stun_cmd::server(*listen, *alternate).await,
+        Command::Nat { command } => stun_cmd::nat(command).await,
     }
 }
 

@@ -1,0 +1,222 @@
+//! `homeline stun-server` and `homeline nat`: tokio drivers for the `stun` crate's cores.
+//!
+//! Each driver is the only code that reads the clock and touches sockets; after every input it
+//! drains the core's datagrams before waiting again (STYLE.md §2).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use stun::{
+    BindingClient, ClientConfig, ClientEvent, NatProbe, ProbeConfig, ServerConfig, StunServer,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::cli::{NatCommand, StunTarget};
+
+/// Largest datagram read; STUN over UDP stays far below (RFC 8489 §6.1: path MTU).
+const MAX_DATAGRAM: usize = 2048;
+
+/// Runs the STUN server until interrupted.
+pub(crate) async fn server(
+    listen: SocketAddr,
+    alternate: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let mut core = StunServer::new(ServerConfig::new(listen, alternate))?;
+    let (tx, mut rx) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>)>(1024);
+    let mut sockets = HashMap::new();
+    for &addr in core.sockets() {
+        let socket = Arc::new(
+            UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on udp {addr}"))?,
+        );
+        println!("stun-server listening on udp {}", socket.local_addr()?);
+        // One reader per socket; the core runs on this task alone, so it needs no lock.
+        let (reader, tx) = (socket.clone(), tx.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            loop {
+                match reader.recv_from(&mut buf).await {
+                    Ok((n, from)) => {
+                        if tx.send((addr, from, buf[..n].to_vec())).await.is_err() {
+                            return;
+                        }
+                    }
+                    // ICMP errors surface here on some systems; the socket stays usable.
+                    Err(e) => tracing::debug!("stun recv on {addr}: {e}"),
+                }
+            }
+        });
+        sockets.insert(addr, socket);
+    }
+    let shutdown = tokio::signal::ctrl_c();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            Some((local, from, bytes)) = rx.recv() => {
+                core.handle_input(local, from, &bytes);
+                while let Some(t) = core.poll_transmit() {
+                    if let Some(socket) = sockets.get(&t.from) {
+                        if let Err(e) = socket.send_to(&t.bytes, t.to).await {
+                            tracing::debug!("stun send {} -> {}: {e}", t.from, t.to);
+                        }
+                    }
+                }
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    let s = core.stats();
+    println!(
+        "stun-server stopped: {} answered ({} RFC 3489), {} errors, {} dropped",
+        s.answered, s.rfc3489, s.errors, s.dropped
+    );
+    Ok(())
+}
+
+/// `homeline nat ...`.
+pub(crate) async fn nat(command: &NatCommand) -> anyhow::Result<()> {
+    match command {
+        NatCommand::Detect { target } => detect(target).await,
+        NatCommand::Mapped { target } => mapped(target).await,
+    }
+}
+
+/// Resolves HOST:PORT names; IPv4 first, as most STUN deployments are.
+async fn resolve(servers: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut out = Vec::new();
+    for s in servers {
+        let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host(s)
+            .await
+            .with_context(|| format!("cannot resolve STUN server {s} (HOST:PORT)"))?
+            .collect();
+        addrs.sort_by_key(|a| !a.is_ipv4());
+        out.push(
+            *addrs
+                .first()
+                .with_context(|| format!("{s} has no address"))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Binds the socket to test. Its IP must be the real interface address: the probe decides
+/// "no NAT" by comparing it with what the server saw, so a wildcard is replaced by the address
+/// the system routes toward the first server.
+async fn bind_local(local: Option<SocketAddr>, first: SocketAddr) -> anyhow::Result<UdpSocket> {
+    let wildcard = match first {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let want = local.unwrap_or(SocketAddr::new(wildcard, 0));
+    let ip = if want.ip().is_unspecified() {
+        // connect() on UDP sends nothing; it only asks the routing table for a source address.
+        let route = std::net::UdpSocket::bind(SocketAddr::new(wildcard, 0))?;
+        route
+            .connect(first)
+            .with_context(|| format!("no route to {first}"))?;
+        route.local_addr()?.ip()
+    } else {
+        want.ip()
+    };
+    let addr = SocketAddr::new(ip, want.port());
+    UdpSocket::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind udp {addr}"))
+}
+
+async fn detect(target: &StunTarget) -> anyhow::Result<()> {
+    let servers = resolve(&target.servers).await?;
+    let socket = bind_local(target.local, servers[0]).await?;
+    let local = socket.local_addr()?;
+    let mut probe = NatProbe::new(
+        ProbeConfig::new(servers),
+        local,
+        StdRng::from_entropy(),
+        Instant::now(),
+    );
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        while let Some(t) = probe.poll_transmit() {
+            // A send error (e.g. a local firewall) is a lost request to the probe.
+            if let Err(e) = socket.send_to(&t.bytes, t.to).await {
+                tracing::debug!("stun send to {}: {e}", t.to);
+            }
+        }
+        if let Some(report) = probe.report() {
+            print!("{report}");
+            return Ok(());
+        }
+        let wake = probe
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    probe.handle_input(Instant::now(), from, &buf[..n]);
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => probe.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+async fn mapped(target: &StunTarget) -> anyhow::Result<()> {
+    let servers = resolve(&target.servers).await?;
+    let count = servers.len();
+    let socket = bind_local(target.local, servers[0]).await?;
+    let local = socket.local_addr()?;
+    let mut client = BindingClient::new(
+        ClientConfig::new(servers),
+        local,
+        StdRng::from_entropy(),
+        Instant::now(),
+    )?;
+    let mut failures = Vec::new();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        while let Some(t) = client.poll_transmit() {
+            if let Err(e) = socket.send_to(&t.bytes, t.to).await {
+                tracing::debug!("stun send to {}: {e}", t.to);
+            }
+        }
+        while let Some(ev) = client.poll_event() {
+            match ev {
+                ClientEvent::Mapped {
+                    server,
+                    local,
+                    mapped,
+                } => {
+                    println!("mapped {local} -> {mapped} (server {server})");
+                    return Ok(());
+                }
+                ClientEvent::Failed { server, why } => {
+                    eprintln!("STUN server {server}: {why}");
+                    failures.push(server);
+                    if failures.len() == count {
+                        bail!("no STUN server gave a mapping");
+                    }
+                }
+                // Only a refresh reports a change; this command stops at the first mapping.
+                _ => {}
+            }
+        }
+        let wake = client
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    client.handle_input(Instant::now(), from, &buf[..n]);
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => client.handle_timeout(Instant::now()),
+        }
+    }
+}

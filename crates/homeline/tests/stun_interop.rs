@@ -1,0 +1,441 @@
+//! STUN interop with coturn 4.6 (Debian package `coturn`), loopback only:
+//! * our client and NAT probe (`homeline nat mapped|detect`) against coturn's `turnserver`
+//!   as a plain STUN server, with and without its RFC 5780 second address (127.0.0.2);
+//! * coturn's `turnutils_stunclient` and `turnutils_natdiscovery` against `homeline
+//!   stun-server --alternate`.
+//!
+//! On loopback there is no NAT, so every detection must say "open". Every process runs under
+//! `timeout` and is stopped when its guard drops.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_homeline");
+
+/// A background process, stopped on drop (SIGTERM through `timeout`, then SIGKILL).
+struct Guard {
+    child: Child,
+    _dir: Option<TempDir>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // `timeout` passes SIGTERM on to the program it runs; SIGKILL would orphan it.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "homeline-stun-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `program args` under `timeout secs`, returning its output.
+fn run(secs: u32, program: &str, args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg(secs.to_string())
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A port P with P and P+1 free for UDP on 127.0.0.1 and 127.0.0.2 (best effort: checked,
+/// then released).
+fn free_port_pair() -> u16 {
+    for _ in 0..200 {
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = probe.local_addr().unwrap().port();
+        drop(probe);
+        if p == u16::MAX {
+            continue;
+        }
+        let all_free = ["127.0.0.1", "127.0.0.2"]
+            .iter()
+            .flat_map(|ip| [(ip, p), (ip, p + 1)])
+            .all(|(ip, port)| UdpSocket::bind((*ip, port)).is_ok());
+        if all_free {
+            return p;
+        }
+    }
+    panic!("no free UDP port pair on loopback");
+}
+
+/// Waits until something answers a STUN Binding request at `server`.
+fn wait_for_stun(server: SocketAddr) {
+    // A Binding request, transaction id 1..12, no attributes.
+    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    req.extend(1..=12u8);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = [0u8; 1500];
+    while Instant::now() < deadline {
+        let _ = sock.send_to(&req, server);
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            if n >= 20 && buf[0..2] == [0x01, 0x01] {
+                return;
+            }
+        }
+    }
+    panic!("no STUN answer from {server} within 15 s");
+}
+
+/// coturn's `turnserver` as a STUN-only server on 127.0.0.1:port, and with `alternate` also
+/// on 127.0.0.2 and port+1 (its RFC 5780 mode).
+fn coturn(port: u16, alternate: bool) -> Guard {
+    let dir = TempDir::new("coturn");
+    let log = dir.0.join("turn.log");
+    let pid = dir.0.join("turn.pid");
+    let port_s = port.to_string();
+    let alt_s = (port + 1).to_string();
+    let mut args = vec![
+        "60",
+        "turnserver",
+        "-n",
+        "--no-cli",
+        "--no-tls",
+        "--no-dtls",
+        "--stun-only",
+        "-L",
+        "127.0.0.1",
+        "--listening-port",
+        &port_s,
+        "--simple-log",
+    ];
+    if alternate {
+        args.extend(["-L", "127.0.0.2", "--alt-listening-port", &alt_s]);
+    }
+    let (log_s, pid_s) = (log.to_string_lossy(), pid.to_string_lossy());
+    args.extend(["--log-file", &log_s, "--pidfile", &pid_s]);
+    let child = Command::new("timeout")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver (Debian package coturn) must be installed");
+    let guard = Guard {
+        child,
+        _dir: Some(dir),
+    };
+    wait_for_stun(SocketAddr::from(([127, 0, 0, 1], port)));
+    guard
+}
+
+/// `homeline stun-server` on 127.0.0.1:port with alternate 127.0.0.2:port+1; returns once
+/// all four sockets listen.
+fn our_server(port: u16) -> Guard {
+    let mut child = Command::new("timeout")
+        .args([
+            "60",
+            BIN,
+            "stun-server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--alternate",
+            &format!("127.0.0.2:{}", port + 1),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let guard = Guard { child, _dir: None };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut listening = Vec::new();
+    while listening.len() < 4 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("stun-server did not report its four sockets");
+        if let Some(addr) = line.strip_prefix("stun-server listening on udp ") {
+            listening.push(addr.to_owned());
+        }
+    }
+    listening.sort();
+    let mut expected = vec![
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{}", port + 1),
+        format!("127.0.0.2:{port}"),
+        format!("127.0.0.2:{}", port + 1),
+    ];
+    expected.sort();
+    assert_eq!(listening, expected);
+    guard
+}
+
+/// The value after `label` on the report line that starts with it.
+fn field<'a>(report: &'a str, label: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{report}"))
+}
+
+#[test]
+fn rfc5780_our_probe_and_client_against_coturn_with_a_second_address() {
+    let port = free_port_pair();
+    let _coturn = coturn(port, true);
+    let server = format!("127.0.0.1:{port}");
+
+    let out = run(60, BIN, &["nat", "detect", "--server", &server]);
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(field(&report, "NAT type:"), "open (no NAT)", "{report}");
+    assert_eq!(
+        field(&report, "public address:"),
+        field(&report, "local address:")
+    );
+    assert!(
+        field(&report, "public address:").starts_with("127.0.0.1:"),
+        "{report}"
+    );
+    assert_eq!(
+        field(&report, "other address:"),
+        format!("127.0.0.2:{} (RFC 5780)", port + 1)
+    );
+    assert_eq!(field(&report, "mapping:"), "none (no NAT)");
+    // coturn honoured CHANGE-REQUEST: the answer from its other IP and port came through.
+    assert_eq!(field(&report, "filtering:"), "endpoint-independent");
+    assert!(field(&report, "Device@Home:").starts_with("supported"));
+
+    let out = run(
+        60,
+        BIN,
+        &[
+            "nat",
+            "mapped",
+            "--server",
+            &server,
+            "--local",
+            "127.0.0.1:0",
+        ],
+    );
+    let line = text(&out);
+    assert!(out.status.success(), "{line}");
+    // "mapped LOCAL -> MAPPED (server S)"
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[0], "mapped", "{line}");
+    assert_eq!(words[1], words[3], "no NAT on loopback: {line}");
+    assert!(words[1].starts_with("127.0.0.1:"), "{line}");
+    assert_eq!(words[5].trim_end_matches(')'), server);
+}
+
+#[test]
+fn brief_coturn_without_second_address_is_open_with_filtering_unknown() {
+    let port = free_port_pair();
+    let _coturn = coturn(port, false);
+    let out = run(
+        60,
+        BIN,
+        &[
+            "nat",
+            "detect",
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--local",
+            "127.0.0.1:0",
+        ],
+    );
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(field(&report, "NAT type:"), "open (no NAT)", "{report}");
+    assert_eq!(field(&report, "other address:"), "none (no RFC 5780)");
+    assert_eq!(field(&report, "filtering:"), "unknown");
+}
+
+#[test]
+fn rfc5780_coturn_stunclient_against_our_server() {
+    let port = free_port_pair();
+    let _ours = our_server(port);
+    let out = run(
+        20,
+        "turnutils_stunclient",
+        &["-p", &port.to_string(), "127.0.0.1"],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "turnutils_stunclient failed:\n{log}");
+    // Three RFC 5780 responses: plain, CHANGE-REQUEST (IP and port), RESPONSE-PORT.
+    assert!(log.contains("RFC 5780 response 3"), "{log}");
+    let reflexive: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("UDP reflexive addr: ").nth(1))
+        .map(str::trim)
+        .collect();
+    assert_eq!(reflexive.len(), 3, "{log}");
+    for r in &reflexive {
+        let addr: SocketAddr = r.parse().unwrap_or_else(|_| panic!("{r} in {log}"));
+        assert_eq!(addr.ip().to_string(), "127.0.0.1", "{log}");
+        assert_ne!(addr.port(), 0);
+    }
+    assert_eq!(
+        reflexive[0], reflexive[1],
+        "same socket, same mapping: {log}"
+    );
+    let origins: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("Response origin: : ").nth(1))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        origins.first().copied(),
+        Some(format!("127.0.0.1:{port}").as_str())
+    );
+    // The change-request answer came from the other IP and port.
+    assert!(
+        origins.contains(&format!("127.0.0.2:{}", port + 1).as_str()),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("Other addr: : 127.0.0.2:{}", port + 1)),
+        "{log}"
+    );
+}
+
+#[test]
+fn rfc8489_coturn_stunclient_against_our_single_address_server() {
+    let port = free_port_pair();
+    let child = Command::new("timeout")
+        .args([
+            "60",
+            BIN,
+            "stun-server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Guard { child, _dir: None };
+    wait_for_stun(SocketAddr::from(([127, 0, 0, 1], port)));
+    let out = run(
+        20,
+        "turnutils_stunclient",
+        &["-p", &port.to_string(), "127.0.0.1"],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "turnutils_stunclient failed:\n{log}");
+    // No RFC 5780 here: no other address offered, just the mapping.
+    assert!(!log.contains("Other addr"), "{log}");
+    let reflexive = log
+        .lines()
+        .find_map(|l| l.split("UDP reflexive addr: ").nth(1))
+        .unwrap_or_else(|| panic!("no mapping in:\n{log}"));
+    assert!(reflexive.trim().starts_with("127.0.0.1:"), "{log}");
+}
+
+#[test]
+fn rfc5780_coturn_natdiscovery_completes_against_our_server() {
+    let port = free_port_pair();
+    let _ours = our_server(port);
+    let out = run(
+        40,
+        "turnutils_natdiscovery",
+        &["-m", "-f", "-p", &port.to_string(), "127.0.0.1"],
+    );
+    let log = text(&out);
+    assert!(
+        out.status.success(),
+        "turnutils_natdiscovery failed:\n{log}"
+    );
+    // Both RFC 5780 test series ran to a verdict; on loopback both are the most open one.
+    assert!(
+        log.contains("NAT with Endpoint Independent Mapping!"),
+        "{log}"
+    );
+    assert!(
+        log.contains("NAT with Endpoint Independent Filtering!"),
+        "{log}"
+    );
+    assert!(log.contains("No ALG: Mapped == XOR-Mapped"), "{log}");
+    // The reflexive port is the local port: no NAT.
+    let pair = |l: &str, label: &str| l.split(label).nth(1).map(|s| s.trim().to_owned());
+    let reflexive: Vec<String> = log
+        .lines()
+        .filter_map(|l| pair(l, "UDP reflexive addr: "))
+        .collect();
+    let local: Vec<String> = log
+        .lines()
+        .filter_map(|l| pair(l, "Local addr: : "))
+        .collect();
+    assert!(
+        reflexive.len() >= 4 && reflexive.len() == local.len(),
+        "{log}"
+    );
+    for (r, l) in reflexive.iter().zip(&local) {
+        assert_eq!(r.rsplit(':').next(), l.rsplit(':').next(), "{log}");
+    }
+}
+
+#[test]
+fn our_probe_against_our_server_is_open_with_endpoint_independent_filtering() {
+    let port = free_port_pair();
+    let _ours = our_server(port);
+    let out = run(
+        60,
+        BIN,
+        &["nat", "detect", "--server", &format!("127.0.0.1:{port}")],
+    );
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(field(&report, "NAT type:"), "open (no NAT)", "{report}");
+    assert_eq!(field(&report, "filtering:"), "endpoint-independent");
+    assert_eq!(
+        field(&report, "public address:"),
+        field(&report, "local address:")
+    );
+}
