@@ -514,18 +514,54 @@ _orig_run_gen = mediabench.run_gen
 THREAD_WATCH = {"pid": None, "result": None}
 
 
+def udp_drops():
+    """Kernel drops (receive buffer full) of UDP sockets on 127.0.0.1, summed by port range:
+    gen = rtpload's ports (10000-19999), relay = 40000-59999, sip = the stations (20000-29999)."""
+    out = {"gen": 0, "relay": 0, "sip": 0, "other": 0}
+    try:
+        with open("/proc/net/udp") as f:
+            next(f)
+            for line in f:
+                p = line.split()
+                port = int(p[1].split(":")[1], 16)
+                drops = int(p[-1])
+                k = ("gen" if 10000 <= port < 20000 else "sip" if 20000 <= port < 30000
+                     else "relay" if 40000 <= port < 60000 else "other")
+                out[k] += drops
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def udp_snmp():
+    """System-wide UDP counters (/proc/net/snmp) and softnet backlog drops."""
+    out = {}
+    try:
+        with open("/proc/net/snmp") as f:
+            rows = [line.split() for line in f if line.startswith("Udp:")]
+        out = {k: int(v) for k, v in zip(rows[0][1:], rows[1][1:])}
+        with open("/proc/net/softnet_stat") as f:
+            out["softnet_dropped"] = sum(int(line.split()[1], 16) for line in f)
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
 def _run_gen(args, legs_path, server_pids, stepdir, duration, warmup):
     pid = THREAD_WATCH["pid"]
+    snmp0 = udp_snmp()
     THREAD_WATCH["result"] = None
-    if pid is None:
-        return _orig_run_gen(args, legs_path, server_pids, stepdir, duration, warmup)
     res = {}
 
     def watch():
         time.sleep(warmup + 0.5)
-        t0, a = time.monotonic(), task_ticks(pid)
+        t0, a, d0 = time.monotonic(), task_ticks(pid) if pid else {}, udp_drops()
         time.sleep(max(1.0, duration - 1.0))
-        t1, b = time.monotonic(), task_ticks(pid)
+        t1, b, d1 = time.monotonic(), task_ticks(pid) if pid else {}, udp_drops()
+        res["udp_drops_window"] = {k: d1[k] - d0.get(k, 0) for k in d1}
+        res["udp_drops_end"] = d1
+        if not pid:
+            return
         dtm = t1 - t0
         per = {k: round(100.0 * (b[k] - a.get(k, 0)) / procstat.HZ / dtm, 1) for k in b}
         res["threads"] = {k: v for k, v in sorted(per.items(), key=lambda x: -x[1]) if v > 0}
@@ -535,6 +571,10 @@ def _run_gen(args, legs_path, server_pids, stepdir, duration, warmup):
     th.start()
     out = _orig_run_gen(args, legs_path, server_pids, stepdir, duration, warmup)
     th.join(5)
+    snmp1 = udp_snmp()
+    res["udp_snmp_step"] = {k: snmp1[k] - snmp0.get(k, 0) for k in snmp1
+                            if k in ("InDatagrams", "OutDatagrams", "RcvbufErrors", "SndbufErrors",
+                                     "InErrors", "NoPorts", "softnet_dropped")}
     THREAD_WATCH["result"] = res
     return out
 
@@ -595,6 +635,9 @@ def main():
     ap.add_argument("--stations", default=None, help="CSV number,password,... of the stations")
     ap.add_argument("--sip-port-base", type=int, default=20000)
     ap.add_argument("--no-direct", action="store_true")
+    ap.add_argument("--memory-calls", type=int, default=1000,
+                    help="calls held (no media) for the memory-per-call reading; 0 = skip")
+    ap.add_argument("--memory-settle", type=float, default=40)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--rtpload", default="/tmp/bench-anchors/bin/rtpload")
     # mediabench's criteria (its defaults)
@@ -623,6 +666,8 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     mediabench.build_rtpload(args.rtpload)
     results = {s: [] for s in servers}
+    memory = {}
+    best = {}
     rtpe = None
     hl = None
     ctx = {}
@@ -646,6 +691,41 @@ def main():
             os.makedirs(os.path.join(args.workdir, "homeline"), exist_ok=True)
         idx = {s: 0 for s in servers}
 
+        def memory_phase(server, n, settle):
+            """RSS with 0 and with n calls up (no media), each read after `settle` s, so that the
+            RFC 3261 transaction timers of the set-up (32 s) have run out; first thing on a fresh
+            server, so allocator pools are not pre-grown by earlier steps."""
+            obj, pids, _ = ctx[server]
+            pid = pids[0]
+            if server == "homeline":
+                obj.ensure_registered(n)
+            time.sleep(settle)
+            rss0 = read_rss_kb(pid)
+            t0 = time.time()
+            if server == "homeline":
+                legs = obj.setup(n, args, "mem")
+            else:
+                legs = _orig_setup(obj.ng, n, args, f"mem-{int(time.time())}")
+            t_up = time.time() - t0
+            rss_up = read_rss_kb(pid)
+            time.sleep(settle)
+            rss1 = read_rss_kb(pid)
+            if server == "homeline":
+                obj.delete(legs)
+            else:
+                _orig_delete(obj.ng, legs)
+            m = {"calls": len(legs), "settle_s": settle, "rss_idle_kb": rss0, "rss_just_up_kb": rss_up,
+                 "rss_settled_kb": rss1, "setup_s": round(t_up, 2),
+                 "bytes_per_call_settled": round((rss1 - rss0) * 1024 / max(1, len(legs))),
+                 "bytes_per_call_just_up": round((rss_up - rss0) * 1024 / max(1, len(legs)))}
+            log(f"memory {server}: {m}")
+            memory[server] = m
+            time.sleep(args.cooldown)
+
+        if args.memory_calls:
+            for s in servers:
+                memory_phase(s, args.memory_calls, args.memory_settle)
+
         def do(server, n, direct=False):
             obj, pids, tpid = ctx[server]
             if 2 * n > len(getattr(obj, "sip", None).numbers if server == "homeline" else [0] * 2 * n):
@@ -661,9 +741,12 @@ def main():
                                     direct=direct)
                 r["server"] = server
                 r["us_per_pkt"] = us_per_pkt(r.get("cpu_relay_pct"), r.get("relayed_pps"))
+                if THREAD_WATCH["result"]:
+                    r["udp_drops"] = THREAD_WATCH["result"].get("udp_drops_window")
+                    r["udp_snmp_step"] = THREAD_WATCH["result"].get("udp_snmp_step")
                 if not direct:
                     r.update(getattr(obj, "last", {}) or {})
-                    if THREAD_WATCH["result"]:
+                    if THREAD_WATCH["result"] and "threads" in THREAD_WATCH["result"]:
                         r["thread_cpu"] = THREAD_WATCH["result"]
                         r["us_per_pkt_workers"] = us_per_pkt(THREAD_WATCH["result"].get("relay_workers_pct"),
                                                              r.get("relayed_pps"))
@@ -682,14 +765,14 @@ def main():
             log(f"    {server} N={n}: {'PASS' if r['pass'] else 'FAIL'} relay CPU {r.get('cpu_relay_pct')}% "
                 f"= {r['us_per_pkt']} us/pkt; gen {r.get('cpu_gen_pct')}%"
                 + (f"; workers {r['thread_cpu'].get('relay_workers_pct')}%" if r.get("thread_cpu") else "")
-                + (f"; RSS/call {r.get('rss_per_call_bytes')} B" if r.get("rss_per_call_bytes") else ""))
+                + (f"; RSS/call {r.get('rss_per_call_bytes')} B" if r.get("rss_per_call_bytes") else "")
+                + f"; kernel UDP drops in window {r.get('udp_drops')}; whole step {r.get('udp_snmp_step')}")
             results[server].append(r)
             with open(os.path.join(args.workdir, "partial.json"), "w") as f:
                 json.dump(results, f, indent=1, default=str)
             time.sleep(args.cooldown)
             return r
 
-        best = {}
         if args.calls:
             for n in [int(x) for x in args.calls.split(",")]:
                 for s in servers:
@@ -754,7 +837,7 @@ def main():
             hl.sip.close()
 
     summary = {"time": dt.datetime.now().isoformat(timespec="seconds"), "argv": sys.argv,
-               "rtpengine_cmd": getattr(rtpe, "cmdline", None), "max_calls": best, "steps": results,
+               "rtpengine_cmd": getattr(rtpe, "cmdline", None), "max_calls": best, "steps": results, "memory": memory,
                "sip_stats": hl.sip.stats if hl else None}
     for s in servers:
         at = [r for r in results[s] if r["calls"] == best.get(s) and r["pass"] and not r["direct"]]
@@ -786,8 +869,8 @@ def report(summary, servers, workdir):
         print(s)
         lines.append(s)
     emit("| server | calls | mode | relayed pps | loss | lat p50/p99/max µs | relay CPU % | µs/pkt | "
-         "relay threads % | gen CPU % | bg % | busy % | RSS/call B | pass |")
-    emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+         "relay threads % | gen CPU % | bg % | busy % | UDP drops gen/relay | RSS/call B | pass |")
+    emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for s in servers:
         rows += summary["steps"][s]
@@ -803,6 +886,7 @@ def report(summary, servers, workdir):
              f"{r['lat_p50_us']}/{r['lat_p99_us']}/{r['lat_max_us']} | {r.get('cpu_relay_pct')} | "
              f"{r.get('us_per_pkt') if not r['direct'] else '–'} | {tc.get('relay_workers_pct', '–')} | "
              f"{r.get('cpu_gen_pct')} | {r.get('cpu_background_pct')} | {r.get('cpu_system_busy_pct')} | "
+             f"{(r.get('udp_drops') or {}).get('gen', '–')}/{(r.get('udp_drops') or {}).get('relay', '–')} | "
              f"{r.get('rss_per_call_bytes', '–')} | "
              f"{'floor' if r['direct'] else ('yes' if r['pass'] else 'NO (' + why + ')')}"
              f"{' (bg!)' if r.get('contaminated') else ''} |")
@@ -811,6 +895,10 @@ def report(summary, servers, workdir):
         emit(f"RESULT media [{s}] max concurrent calls = {summary['max_calls'].get(s)}"
              + (f"; added latency at max p50 {summary.get(s + '_added_latency_p50_us')} µs, "
                 f"p99 {summary.get(s + '_added_latency_p99_us')} µs" if s + "_added_latency_p50_us" in summary else ""))
+    for s, m in (summary.get("memory") or {}).items():
+        emit(f"MEMORY [{s}] {m['calls']} calls held without media: RSS {m['rss_idle_kb']} -> {m['rss_settled_kb']} kB "
+             f"after {m['settle_s']} s = {m['bytes_per_call_settled']} B per call "
+             f"(just after set-up: {m['bytes_per_call_just_up']} B per call)")
     with open(os.path.join(workdir, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
