@@ -582,6 +582,14 @@ def _run_gen(args, legs_path, server_pids, stepdir, duration, warmup):
 mediabench.run_gen = _run_gen
 
 
+def autogroup(pid):
+    try:
+        with open(f"/proc/{pid}/autogroup") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def homeline_status(hl_bin, data, config):
     try:
         p = subprocess.run([hl_bin, "--data", data, "--config", config, "status", "--json"],
@@ -668,6 +676,7 @@ def main():
     results = {s: [] for s in servers}
     memory = {}
     best = {}
+    sched = {"driver (rtpload's parent)": autogroup(os.getpid())}
     rtpe = None
     hl = None
     ctx = {}
@@ -676,8 +685,19 @@ def main():
             os.makedirs(os.path.join(args.workdir, "rtpengine"), exist_ok=True)
             rtpe = mediabench.Rtpengine(args, os.path.join(args.workdir, "rtpengine"))
             rpid = rtpe.start()
+            # mediabench starts rtpengine in a new session (start_new_session=True), i.e. in an
+            # autogroup of its own at nice 0 when CONFIG_SCHED_AUTOGROUP is on: give that
+            # autogroup the same nice level as the bench's own (homeline, rtpload), or rtpengine
+            # alone would compete with the machine's other jobs at nice 0.
+            if args.nice:
+                try:
+                    with open(f"/proc/{rpid}/autogroup", "w") as f:
+                        f.write(str(args.nice))
+                except OSError as e:
+                    log(f"note: could not set rtpengine's autogroup nice: {e}")
             ng = ngclient.NgClient(args.ng)
             ctx["rtpengine"] = (RtpengineRss(ng, rpid), [rpid], None)
+            sched["rtpengine"] = autogroup(rpid)
         if "homeline" in servers:
             passwords = {}
             with open(args.stations) as f:
@@ -688,6 +708,7 @@ def main():
             drv = SipDriver((host, int(port)), args.realm, args.local_ip, args.sip_port_base, passwords)
             hl = Homeline(args, drv, args.hl_pid)
             ctx["homeline"] = (hl, [args.hl_pid], args.hl_pid)
+            sched["homeline"] = autogroup(args.hl_pid)
             os.makedirs(os.path.join(args.workdir, "homeline"), exist_ok=True)
         idx = {s: 0 for s in servers}
 
@@ -837,7 +858,7 @@ def main():
             hl.sip.close()
 
     summary = {"time": dt.datetime.now().isoformat(timespec="seconds"), "argv": sys.argv,
-               "rtpengine_cmd": getattr(rtpe, "cmdline", None), "max_calls": best, "steps": results, "memory": memory,
+               "rtpengine_cmd": getattr(rtpe, "cmdline", None), "max_calls": best, "steps": results, "memory": memory, "autogroups": sched,
                "sip_stats": hl.sip.stats if hl else None}
     for s in servers:
         at = [r for r in results[s] if r["calls"] == best.get(s) and r["pass"] and not r["direct"]]
@@ -868,6 +889,7 @@ def report(summary, servers, workdir):
     def emit(s=""):
         print(s)
         lines.append(s)
+    emit(f"autogroups: {summary.get('autogroups')}")
     emit("| server | calls | mode | relayed pps | loss | lat p50/p99/max µs | relay CPU % | µs/pkt | "
          "relay threads % | gen CPU % | bg % | busy % | UDP drops gen/relay | RSS/call B | pass |")
     emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
