@@ -31,6 +31,10 @@
 #   --run-timeout S    hard bound for the whole measurement (default 3000 s)
 #   --build            rebuild target/release/homeline even if it exists
 #   -h | --help
+# Useful bench/media_sip.py options (after --): --memory-calls N (default 1000; 0 skips the
+# memory-per-call reading, ~3 min: N calls held without media on the fresh servers, RSS read after
+# --memory-settle 40 s), --max-steps N per server, --quiet-max-wait S, --bg-retries N,
+# --no-direct.
 # Environment: BENCH_DIR (default <repo>/../shared/bench), HOMELINE (binary).
 #
 # Bounded: the build under 3600 s, the measurement under --run-timeout, every rtpload run under
@@ -112,7 +116,8 @@ OUT="$(cd "$OUT" && pwd)"
 SERVER_PID="" DRIVER_PID="" TMPD=""
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM
+    trap - EXIT
+    trap '' INT TERM   # a second signal must not cut the clean-up short (homeline left running)
     if [ -n "$DRIVER_PID" ] && kill -0 "$DRIVER_PID" 2>/dev/null; then
         kill -TERM "$DRIVER_PID" 2>/dev/null || true   # the driver stops its rtpengine
         for _ in $(seq 50); do kill -0 "$DRIVER_PID" 2>/dev/null || break; sleep 0.2; done
