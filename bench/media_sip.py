@@ -172,7 +172,13 @@ class Station:
         self.number, self.password, self.ip, self.port = number, password, ip, port
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
-        self.sock.bind((ip, port))
+        try:
+            self.sock.bind((ip, port))
+        except OSError:
+            # held by another program on this shared box: any free port will do, homeline
+            # sends to the address a station registered from
+            self.sock.bind((ip, 0))
+            self.port = self.sock.getsockname()[1]
         self.cseq = 0
 
     def close(self):
