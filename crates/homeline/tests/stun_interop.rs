@@ -4,9 +4,14 @@
 //! * coturn's `turnutils_stunclient` and `turnutils_natdiscovery` against `homeline
 //!   stun-server --alternate`.
 //!
+//! * `homeline serve` with `[nat] stun_servers` learning its public address from coturn and
+//!   showing it, with the NAT type, in `homeline status`.
+//!
 //! On loopback there is no NAT, so every detection must say "open". Every process runs under
 //! `timeout` and is stopped when its guard drops.
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
@@ -437,5 +442,54 @@ fn our_probe_against_our_server_is_open_with_endpoint_independent_filtering() {
     assert_eq!(
         field(&report, "public address:"),
         field(&report, "local address:")
+    );
+}
+
+#[test]
+fn serve_learns_its_public_address_from_coturn_and_shows_it_in_status() {
+    let port = free_port_pair();
+    let _coturn = coturn(port, true);
+    let data = common::TempDir::new("serve-stun");
+    let internal: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let external: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let server = common::Server::start_with(
+        &data.0,
+        internal,
+        external,
+        &format!("[nat]\nstun_servers = [\"127.0.0.1:{port}\"]\nrefresh_secs = 10\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let text = common::cli(&data.0, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let p = &v["public_address"];
+        if p["source"] == "stun" && p["nat"].is_object() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "not learned in 30 s: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let p = &status["public_address"];
+    assert_eq!(p["address"], "127.0.0.1", "{status}");
+    assert_eq!(p["last_error"], serde_json::Value::Null, "{status}");
+    assert_eq!(p["nat"]["kind"], "open (no NAT)", "{status}");
+    assert_eq!(p["nat"]["verdict"], "supported", "{status}");
+    let table = common::cli(&data.0, &["status"]);
+    assert!(
+        table.contains("Public address        127.0.0.1 (from stun)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("NAT type              open (no NAT)"),
+        "{table}"
+    );
+    let log = server.drain_log().join("\n");
+    assert!(
+        log.contains("public address changed from none to 127.0.0.1"),
+        "{log}"
     );
 }
