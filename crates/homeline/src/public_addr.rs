@@ -25,6 +25,16 @@ use crate::stun_cmd::{bind_local, resolve, MAX_DATAGRAM};
 /// Shortest wait before a failed start (unresolvable servers, no socket) is tried again.
 const RETRY: Duration = Duration::from_secs(30);
 
+/// Retransmissions of the server's binding client: the NAT probe's 500 ms, Rc = 4, Rm = 4 (a
+/// silent server is given up after 5.5 s, not RFC 8489's 39.5 s), so the next server is asked,
+/// and a missing address is reported, while someone may be waiting on the first call; the
+/// periodic refresh asks again anyway.
+const SHORT_RETRANSMIT: stun::RetransmitConfig = stun::RetransmitConfig {
+    rto: Duration::from_millis(500),
+    rc: 4,
+    rm: 4,
+};
+
 /// Everything the task touches.
 struct Follower {
     settings: NatSettings,
@@ -53,9 +63,12 @@ pub(crate) fn spawn(
         probe: None,
     };
     tokio::spawn(async move {
+        // The NAT type once at start, whatever gives the address (and again on a change).
+        f.start_probe();
         if f.settings.fixed.is_some() {
-            f.start_probe();
-        } else if let Some(name) = f.settings.public_name.clone() {
+            return;
+        }
+        if let Some(name) = f.settings.public_name.clone() {
             f.follow_dns(&name).await;
         } else if !f.settings.stun_servers.is_empty() {
             f.follow_stun().await;
@@ -84,12 +97,15 @@ impl Follower {
         if self.current == Some(ip) {
             return;
         }
-        if self.current.is_none() {
+        let changed = self.current.is_some();
+        if !changed {
             info!(%ip, source, "public address learned");
         }
         self.current = Some(ip);
         self.setter.set(Some(ip)).await;
-        self.start_probe();
+        if changed {
+            self.start_probe();
+        }
     }
 
     /// A failure: logged and shown; the last known address stays in force.
@@ -132,6 +148,7 @@ impl Follower {
         info!(%local, servers = ?servers, "learning the public address by STUN");
         let count = servers.len();
         let config = ClientConfig {
+            retransmit: SHORT_RETRANSMIT,
             refresh: self.settings.refresh,
             retry: RETRY.min(self.settings.refresh),
             ..ClientConfig::new(servers)
