@@ -7,6 +7,7 @@
 //! hl-home  10.0.0.20 -- hl-homer  NAT 198.51.100.20 --+                                +-- hl-office      homeline 192.168.1.10
 //! hl-home2 10.0.1.20 -- hl-homer2 NAT 198.51.100.21 --+-- hl-inet -- hl-officer 203.0.113.10 | 192.168.1.1
 //!                        STUN (coturn) 198.51.100.10 --+                               +-- hl-officephone phone    192.168.1.20
+//!                        (and 198.51.100.11:3479, RFC 5780)
 //! ```
 //!
 //! Needs root, iproute2, iptables, baresip-core, coturn and tcpdump; without the rights or
@@ -196,6 +197,11 @@ impl Lab {
                     "--no-dtls",
                     "-L",
                     "198.51.100.10",
+                    // The second address makes it an RFC 5780 server (homeline's NAT probe).
+                    "-L",
+                    "198.51.100.11",
+                    "--alt-listening-port",
+                    "3479",
                 ])
                 .args(["--listening-port", "3478", "--log-file", "stdout"])
                 .stdin(Stdio::null())
@@ -487,6 +493,10 @@ fn lab_public_address_learned_by_stun_and_followed_when_it_changes() {
         if p["nat"].is_object() {
             assert_eq!(p["address"], "203.0.113.10", "{status}");
             assert_eq!(p["source"], "stun", "{status}");
+            // MASQUERADE maps endpoint-independently; the router's stateful FORWARD filters
+            // by address and port.
+            assert_eq!(p["nat"]["kind"], "port-restricted cone", "{status}");
+            assert_eq!(p["nat"]["verdict"], "supported", "{status}");
             break;
         }
         assert!(Instant::now() < deadline, "no NAT type in status: {status}");
