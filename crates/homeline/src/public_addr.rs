@@ -120,8 +120,12 @@ impl Follower {
                 Ok(addrs) => {
                     let mut addrs: Vec<SocketAddr> = addrs.collect();
                     addrs.sort_by_key(|a| !a.is_ipv4());
-                    match addrs.first() {
-                        Some(a) => self.learned(a.ip(), "dns").await,
+                    match addrs.first().map(|a| (a.ip(), refuse_mapped(a.ip()))) {
+                        Some((ip, None)) => self.learned(ip, "dns").await,
+                        // Split-horizon DNS in the office can give the LAN address.
+                        Some((ip, Some(why))) => self.failed(format!(
+                            "nat.public_name {name} resolves to {ip}: {why}; not advertised"
+                        )),
                         None => self.failed(format!("nat.public_name {name} has no address")),
                     }
                 }
@@ -255,9 +259,9 @@ impl Follower {
     }
 }
 
-/// Why a mapped address must not be advertised to remote devices, if it must not: a private or
-/// shared (CGNAT) address means another NAT sits between homeline and the STUN server, or the
-/// server is on the LAN.
+/// Why a learned address must not be advertised to remote devices, if it must not: a private or
+/// shared (CGNAT) address from STUN means another NAT sits between homeline and the STUN
+/// server, or the server is on the LAN; from DNS, a name resolved to the LAN address.
 fn refuse_mapped(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) if v4.is_private() => Some("a private address (RFC 1918)"),
