@@ -6,6 +6,7 @@
 #   hl-home  phone 10.0.0.20 ---- 10.0.0.1 | 198.51.100.20 --+-- br-a 198.51.100.1/24     203.0.113.10 | 192.168.1.1 --+-- hl-office      homeline 192.168.1.10
 #   hl-home2 phone 10.0.1.20 ---- 10.0.1.1 | 198.51.100.21 --+   STUN 198.51.100.10:3478   (MASQUERADE + the rules  +-- hl-officephone phone    192.168.1.20
 #                 (hl-homer2)                                    br-b 203.0.113.1/24 ----   `homeline router-rules` prints)
+#                                                                (STUN's RFC 5780 second address 198.51.100.11)
 #
 # Usage as a script (or `source` it and call the functions):
 #   tests/lab/net.sh up [NAT]          build everything (NAT of both home routers: prc | full | symmetric; default prc)
@@ -120,6 +121,7 @@ lab_up() {
     lab_ns hl-inet ip link add br-b type bridge
     lab_ns hl-inet ip addr add 198.51.100.1/24 dev br-a
     lab_ns hl-inet ip addr add 198.51.100.10/24 dev br-a # the STUN server's address
+    lab_ns hl-inet ip addr add 198.51.100.11/24 dev br-a # its second address (RFC 5780)
     lab_ns hl-inet ip addr add 203.0.113.1/24 dev br-b
     lab_ns hl-inet ip link set br-a up
     lab_ns hl-inet ip link set br-b up

@@ -32,7 +32,48 @@ pub(crate) struct ConfigFile {
     /// with a built-in name replaces that class; see `policy::cos_classes`).
     #[serde(default)]
     pub(crate) cos: BTreeMap<String, CosSection>,
+    /// The office's public address: learned by STUN or resolved from a DynDNS name.
+    #[serde(default)]
+    pub(crate) nat: NatSection,
 }
+
+/// `[nat]`: how homeline learns the office's public address when `media.public_ip` does not
+/// fix it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NatSection {
+    /// STUN servers, "host:port", asked in order (the next on failure). Default none. Also
+    /// used for the NAT-type probe shown in `homeline status`.
+    pub(crate) stun_servers: Option<Vec<String>>,
+    /// Seconds between checks of the public address (STUN binding, DynDNS lookup). Default 300.
+    pub(crate) refresh_secs: Option<u64>,
+    /// DynDNS name of the office's public address, resolved at start and on every refresh; it
+    /// wins over STUN (and `media.public_ip` over it).
+    pub(crate) public_name: Option<String>,
+}
+
+/// Where the public address comes from, from `[nat]` and `media.public_ip`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NatSettings {
+    /// STUN servers as written ("host:port"); resolved when used.
+    pub(crate) stun_servers: Vec<String>,
+    /// Time between checks.
+    pub(crate) refresh: Duration,
+    /// The DynDNS name, unless `media.public_ip` fixes the address.
+    pub(crate) public_name: Option<String>,
+    /// `media.public_ip`.
+    pub(crate) fixed: Option<IpAddr>,
+}
+
+impl NatSettings {
+    /// Whether the address is learned at run time (STUN or DynDNS).
+    pub(crate) fn learns(&self) -> bool {
+        self.fixed.is_none() && (self.public_name.is_some() || !self.stun_servers.is_empty())
+    }
+}
+
+/// Longest `nat.refresh_secs`: a day.
+const MAX_REFRESH_SECS: u64 = 86_400;
 
 /// `[cos.<name>]`: one class of service. The name is what `station set --class-internal`
 /// and `--class-external` take: 1 to 32 of a-z, 0-9, '-', '_'.
@@ -178,6 +219,7 @@ impl MediaSection {
         Ok(MediaConfig {
             relay,
             public_ip,
+            learn_public: false,
             internal_ip,
             bind_ip: ip("bind_ip", &self.bind_ip)?.unwrap_or(d.bind_ip),
             workers,
@@ -194,6 +236,42 @@ pub(crate) struct LogSection {
 }
 
 impl ConfigFile {
+    /// The `[nat]` settings, checked; errors name the key.
+    pub(crate) fn nat_settings(&self) -> Result<NatSettings> {
+        let n = &self.nat;
+        let stun_servers = n.stun_servers.clone().unwrap_or_default();
+        for s in &stun_servers {
+            let port = s
+                .rsplit_once(':')
+                .map(|(host, port)| (host, port.parse::<u16>()));
+            if !matches!(port, Some((host, Ok(p))) if !host.is_empty() && p != 0) {
+                bail!("nat.stun_servers: {s:?} is not host:port (e.g. \"stun.example.org:3478\")");
+            }
+        }
+        let refresh = match n.refresh_secs {
+            None => 300,
+            Some(s) if (10..=MAX_REFRESH_SECS).contains(&s) => s,
+            Some(s) => bail!("nat.refresh_secs: {s} is not between 10 and {MAX_REFRESH_SECS}"),
+        };
+        let public_name = match n.public_name.as_deref().map(str::trim) {
+            None => None,
+            Some(name) if name.is_empty() || name.contains([' ', ':', '/']) => {
+                bail!("nat.public_name: {name:?} is not a host name")
+            }
+            Some(name) => Some(name.to_owned()),
+        };
+        let fixed = self.media.media_config()?.public_ip;
+        if fixed.is_some() && public_name.is_some() {
+            bail!("media.public_ip and nat.public_name both give the public address: keep one");
+        }
+        Ok(NatSettings {
+            stun_servers,
+            refresh: Duration::from_secs(refresh),
+            public_name,
+            fixed,
+        })
+    }
+
     /// Reads and parses a file; the error names the file and, for unknown keys, the key.
     pub(crate) fn load(path: &Path) -> Result<ConfigFile> {
         let text = std::fs::read_to_string(path)
@@ -303,13 +381,15 @@ impl ConfigFile {
         if registrar.max_contacts == 0 {
             bail!("sip.max_contacts must be at least 1");
         }
+        let mut media = self.media.media_config()?;
+        media.learn_public = self.nat_settings()?.learns();
         let config = NetConfig {
             internal: listeners("internal", &s.internal, d.internal)?,
             external: listeners("external", &s.external, d.external)?,
             max_message: s.max_message.unwrap_or(d.max_message),
             registrar,
             classes: self.cos_classes()?,
-            media: self.media.media_config()?,
+            media,
             public_sip_port: match s.public_port {
                 Some(0) => bail!("sip.public_port: 0 is not a port"),
                 Some(p) => p,
@@ -477,6 +557,64 @@ mod tests {
         }
         let e = ConfigFile::parse("[media]\nworkers = \"two\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("workers"), "{e:#}");
+    }
+
+    #[test]
+    fn nat_section_defaults_and_sources() {
+        let c = ConfigFile::parse("").unwrap();
+        let n = c.nat_settings().unwrap();
+        assert_eq!(n.refresh, Duration::from_secs(300));
+        assert!(!n.learns());
+        assert!(!c.net_config(true).unwrap().media.learn_public);
+
+        let c = ConfigFile::parse(
+            "[nat]\nstun_servers = [\"198.51.100.10:3478\", \"stun.example.org:3478\"]\n\
+             refresh_secs = 60\n",
+        )
+        .unwrap();
+        let n = c.nat_settings().unwrap();
+        assert_eq!(n.stun_servers.len(), 2);
+        assert_eq!(n.refresh, Duration::from_secs(60));
+        assert!(n.learns());
+        assert!(c.net_config(true).unwrap().media.learn_public);
+
+        // A fixed address wins over STUN: nothing is learned.
+        let c = ConfigFile::parse(
+            "[media]\npublic_ip = \"203.0.113.10\"\n[nat]\nstun_servers = [\"198.51.100.10:3478\"]\n",
+        )
+        .unwrap();
+        assert!(!c.nat_settings().unwrap().learns());
+        assert!(!c.net_config(true).unwrap().media.learn_public);
+
+        let c = ConfigFile::parse("[nat]\npublic_name = \"office.example.org\"\n").unwrap();
+        let n = c.nat_settings().unwrap();
+        assert_eq!(n.public_name.as_deref(), Some("office.example.org"));
+        assert!(n.learns());
+    }
+
+    #[test]
+    fn nat_bad_values_name_the_key() {
+        for (text, key) in [
+            (
+                "[nat]\nstun_servers = [\"stun.example.org\"]\n",
+                "nat.stun_servers",
+            ),
+            ("[nat]\nstun_servers = [\":3478\"]\n", "nat.stun_servers"),
+            ("[nat]\nrefresh_secs = 0\n", "nat.refresh_secs"),
+            ("[nat]\npublic_name = \"\"\n", "nat.public_name"),
+            (
+                "[media]\npublic_ip = \"203.0.113.10\"\n[nat]\npublic_name = \"a.example\"\n",
+                "nat.public_name",
+            ),
+        ] {
+            let e = ConfigFile::parse(text)
+                .unwrap()
+                .net_config(true)
+                .unwrap_err();
+            assert!(format!("{e:#}").contains(key), "{text}: {e:#}");
+        }
+        let e = ConfigFile::parse("[nat]\nstun_server = []\n").unwrap_err();
+        assert!(format!("{e:#}").contains("stun_server"), "{e:#}");
     }
 
     #[test]

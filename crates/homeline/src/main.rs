@@ -3,6 +3,7 @@
 mod check;
 mod cli;
 mod config;
+mod public_addr;
 mod router_rules;
 mod serve;
 mod setup_cmd;

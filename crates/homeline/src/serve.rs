@@ -49,6 +49,20 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     for (zone, transport, addr) in &server.listeners {
         info!(%zone, %transport, %addr, "listening");
     }
+    let nat = file.nat_settings()?;
+    let external = server
+        .listeners
+        .iter()
+        .filter(|(zone, _, _)| *zone == policy::Zone::External)
+        .map(|(_, _, addr)| addr.ip())
+        .min_by_key(|ip| !ip.is_ipv4());
+    match external {
+        Some(ip) => {
+            crate::public_addr::spawn(nat, ip, server.public_ip_setter(), server.stats.clone())
+        }
+        None if nat.learns() => warn!("no external listener: the public address is not learned"),
+        None => {}
+    }
     tokio::spawn(follow_upstream(
         store.clone(),
         file_relay,

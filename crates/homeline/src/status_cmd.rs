@@ -145,6 +145,22 @@ fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
             listeners
         },
     );
+    let p = &s.public_address;
+    let mut public = match p.address {
+        Some(ip) => format!("{ip} (from {})", p.source),
+        None => "none known: calls needing the relay are refused".to_owned(),
+    };
+    if let Some(e) = &p.last_error {
+        public.push_str(&format!("\n                      last error: {e}"));
+    }
+    row("Public address", public);
+    if let Some(n) = &p.nat {
+        let mut nat = format!("{}: Device@Home {}, {}", n.kind, n.verdict, n.detail);
+        if let Some(fix) = &n.fix {
+            nat.push_str(&format!("\n                      fix: {fix}"));
+        }
+        row("NAT type", nat);
+    }
     row("Registered bindings", s.bindings.to_string());
     row("TCP connections", s.flows.to_string());
     row("Calls in progress", s.calls_active.to_string());
@@ -286,5 +302,37 @@ mod tests {
     fn bytes_are_readable() {
         assert_eq!(human_bytes(999), "999 B");
         assert_eq!(human_bytes(1_500_000), "1.5 MB");
+    }
+
+    #[test]
+    fn public_address_source_error_and_nat_verdict_are_shown() {
+        let mut s = status();
+        let text = render(&s, None, Path::new("/srv/homeline"));
+        assert!(text.contains("Public address        none known"), "{text}");
+        s.public_address = net::PublicAddress {
+            address: Some("203.0.113.10".parse().unwrap()),
+            source: "stun".into(),
+            last_error: Some("STUN server 198.51.100.10:3478: no answer".into()),
+            nat: Some(net::NatStatus {
+                kind: "symmetric".into(),
+                verdict: "unsupported".into(),
+                detail: "a symmetric NAT gives every destination another public port".into(),
+                fix: Some("change the office router's NAT".into()),
+            }),
+        };
+        let text = render(&s, None, Path::new("/srv/homeline"));
+        assert!(
+            text.contains("Public address        203.0.113.10 (from stun)"),
+            "{text}"
+        );
+        assert!(text.contains("last error: STUN server"), "{text}");
+        assert!(
+            text.contains("NAT type              symmetric: Device@Home unsupported"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fix: change the office router's NAT"),
+            "{text}"
+        );
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::cli::{NatCommand, StunTarget};
 
 /// Largest datagram read; STUN over UDP stays far below (RFC 8489 §6.1: path MTU).
-const MAX_DATAGRAM: usize = 2048;
+pub(crate) const MAX_DATAGRAM: usize = 2048;
 
 /// Runs the STUN server until interrupted.
 pub(crate) async fn server(
@@ -89,7 +89,7 @@ pub(crate) async fn nat(command: &NatCommand) -> anyhow::Result<()> {
 }
 
 /// Resolves HOST:PORT names; IPv4 first, as most STUN deployments are.
-async fn resolve(servers: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
+pub(crate) async fn resolve(servers: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
     let mut out = Vec::new();
     for s in servers {
         let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host(s)
@@ -109,7 +109,10 @@ async fn resolve(servers: &[String]) -> anyhow::Result<Vec<SocketAddr>> {
 /// Binds the socket to test. Its IP must be the real interface address: the probe decides
 /// "no NAT" by comparing it with what the server saw, so a wildcard is replaced by the address
 /// the system routes toward the first server.
-async fn bind_local(local: Option<SocketAddr>, first: SocketAddr) -> anyhow::Result<UdpSocket> {
+pub(crate) async fn bind_local(
+    local: Option<SocketAddr>,
+    first: SocketAddr,
+) -> anyhow::Result<UdpSocket> {
     let wildcard = match first {
         SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),

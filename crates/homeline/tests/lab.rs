@@ -7,6 +7,7 @@
 //! hl-home  10.0.0.20 -- hl-homer  NAT 198.51.100.20 --+                                +-- hl-office      homeline 192.168.1.10
 //! hl-home2 10.0.1.20 -- hl-homer2 NAT 198.51.100.21 --+-- hl-inet -- hl-officer 203.0.113.10 | 192.168.1.1
 //!                        STUN (coturn) 198.51.100.10 --+                               +-- hl-officephone phone    192.168.1.20
+//!                        (and 198.51.100.11:3479, RFC 5780)
 //! ```
 //!
 //! Needs root, iproute2, iptables, baresip-core, coturn and tcpdump; without the rights or
@@ -139,6 +140,12 @@ impl Lab {
     /// Builds the lab with both home routers doing `nat` (`prc`, `full`, `symmetric`), or
     /// prints why it cannot and returns `None` (the test then passes as skipped).
     fn up(test: &str, nat: &str) -> Option<Lab> {
+        Self::up_with(test, nat, "public_ip = \"203.0.113.10\"\n", "")
+    }
+
+    /// Like [`Lab::up`], with `media` added to the `[media]` section (where the fixed public
+    /// address goes) and `extra` (more sections) at the end of homeline's configuration.
+    fn up_with(test: &str, nat: &str, media: &str, extra: &str) -> Option<Lab> {
         let missing: Vec<&str> = ["ip", "iptables", "baresip", "flock", "tcpdump"]
             .into_iter()
             .filter(|t| !have(t))
@@ -167,8 +174,8 @@ impl Lab {
             format!(
                 "[sip]\ninternal = [\"{OFFICE_INTERNAL}\"]\nexternal = [\"192.168.1.10:5062\"]\n{SIP_SETTINGS}\
                  keepalive_interval = {KEEPALIVE_INTERVAL}\n\
-                 [media]\npublic_ip = \"203.0.113.10\"\nports = \"30000-30099\"\nworkers = 1\n\
-                 [log]\nlevel = \"info\"\n"
+                 [media]\n{media}ports = \"30000-30099\"\nworkers = 1\n\
+                 [log]\nlevel = \"info\"\n{extra}"
             ),
         )
         .unwrap();
@@ -190,6 +197,11 @@ impl Lab {
                     "--no-dtls",
                     "-L",
                     "198.51.100.10",
+                    // The second address makes it an RFC 5780 server (homeline's NAT probe).
+                    "-L",
+                    "198.51.100.11",
+                    "--alt-listening-port",
+                    "3479",
                 ])
                 .args(["--listening-port", "3478", "--log-file", "stdout"])
                 .stdin(Stdio::null())
@@ -447,6 +459,123 @@ fn lab_home_phone_through_both_nats_calls_the_office_and_back() {
         "status relay packets {packets}, want more than {}:\n{status}",
         4 * MIN_PACKETS
     );
+}
+
+/// Scenario 1b: homeline without `media.public_ip` learns the office's public address from
+/// the STUN server on the Internet (through the office router's NAT), shows it in status, and a
+/// home phone's call has audio through the relay at that address. Then the office line gets
+/// another address (the router's WAN address changes from 203.0.113.10 to 203.0.113.11, as a
+/// new DHCP lease would do; MASQUERADE follows it and drops the flows translated to the old
+/// one): homeline's STUN refresh notices, logs the change, and the next call's SDP names the
+/// new address, with audio.
+#[test]
+fn lab_public_address_learned_by_stun_and_followed_when_it_changes() {
+    if !have("turnserver") {
+        eprintln!("SKIP lab_public_address_learned_by_stun: turnserver (coturn) missing");
+        return;
+    }
+    let Some(mut lab) = Lab::up_with(
+        "stun-public",
+        "prc",
+        "",
+        "[nat]\nstun_servers = [\"198.51.100.10:3478\"]\nrefresh_secs = 10\n",
+    ) else {
+        return;
+    };
+    lab.wait_log(
+        "public address changed from none to 203.0.113.10",
+        Duration::from_secs(40),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: serde_json::Value = serde_json::from_str(&lab.status()).unwrap();
+        let p = &status["public_address"];
+        if p["nat"].is_object() {
+            assert_eq!(p["address"], "203.0.113.10", "{status}");
+            assert_eq!(p["source"], "stun", "{status}");
+            // MASQUERADE maps endpoint-independently; the router's stateful FORWARD filters
+            // by address and port.
+            assert_eq!(p["nat"]["kind"], "port-restricted cone", "{status}");
+            assert_eq!(p["nat"]["verdict"], "supported", "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no NAT type in status: {status}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let mut home = lab.home();
+    let mut office = lab.office();
+    lab.drain();
+    let from = lab.seen.len();
+    connect_call(&mut home, &mut office);
+    let (so, sh) = talk_and_hang_up(&mut office, &mut home, 1);
+    assert_audio_both_ways((&home, sh), (&office, so), MIN_PACKETS);
+    assert_relay_carried(
+        &lab.relay_closed(from, 1),
+        "home -> office (learned address)",
+    );
+    assert_relayed_at(&home.received_media(), "203.0.113.10", "home phone");
+    drop(home);
+
+    // The office line's address changes (deleting the old one drops the MASQUERADE flows
+    // translated to it, and with it the default route).
+    for args in [
+        "ip addr del 203.0.113.10/24 dev wan0",
+        "ip addr add 203.0.113.11/24 dev wan0",
+        "ip route replace default via 203.0.113.1",
+    ] {
+        let ok = in_ns("hl-officer", "sh")
+            .args(["-c", args])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "hl-officer: {args}");
+    }
+    lab.drain();
+    let from = lab.seen.len();
+    lab.wait_log_from(
+        from,
+        "public address changed from 203.0.113.10 to 203.0.113.11",
+        Duration::from_secs(40),
+    );
+    let status: serde_json::Value = serde_json::from_str(&lab.status()).unwrap();
+    assert_eq!(
+        status["public_address"]["address"], "203.0.113.11",
+        "{status}"
+    );
+
+    // The home phone is told the new address (DynDNS would do that for a name).
+    let mut home = phone(
+        "HOME-2001",
+        "hl-home",
+        "10.0.0.20",
+        "203.0.113.11:5060",
+        "2001",
+    );
+    lab.drain();
+    let from = lab.seen.len();
+    connect_call(&mut office, &mut home);
+    std::thread::sleep(TALK);
+    home.hangup();
+    home.wait_closed();
+    office.wait_closed();
+    // The new home phone's first call, the office phone's second.
+    let (sh, so) = (home.wait_rtp_stats(1), office.wait_rtp_stats(2));
+    assert_audio_both_ways((&home, sh), (&office, so), MIN_PACKETS);
+    assert_relay_carried(&lab.relay_closed(from, 1), "office -> home (new address)");
+    assert_relayed_at(
+        &home.received_media(),
+        "203.0.113.11",
+        "home phone after the change",
+    );
+    lab.drain();
+    for l in lab.seen.iter().filter(|l| {
+        ["public address", "NAT type", "STUN"]
+            .iter()
+            .any(|k| l.contains(k))
+    }) {
+        eprintln!("homeline: {l}");
+    }
 }
 
 /// The number of `"key":N` after `anchor` in a JSON text.

@@ -4,9 +4,16 @@
 //! * coturn's `turnutils_stunclient` and `turnutils_natdiscovery` against `homeline
 //!   stun-server --alternate`.
 //!
+//! * `homeline serve` with `[nat] stun_servers` learning its public address from coturn and
+//!   showing it, with the NAT type, in `homeline status`; with a silent STUN server, the
+//!   error in status and remote calls refused 503 (never the listener's own address); with
+//!   `nat.public_name`, the address resolved from DNS.
+//!
 //! On loopback there is no NAT, so every detection must say "open". Every process runs under
 //! `timeout` and is stopped when its guard drops.
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
@@ -438,4 +445,159 @@ fn our_probe_against_our_server_is_open_with_endpoint_independent_filtering() {
         field(&report, "public address:"),
         field(&report, "local address:")
     );
+}
+
+#[test]
+fn serve_learns_its_public_address_from_coturn_and_shows_it_in_status() {
+    let port = free_port_pair();
+    let _coturn = coturn(port, true);
+    let data = common::TempDir::new("serve-stun");
+    let internal: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let external: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let server = common::Server::start_with(
+        &data.0,
+        internal,
+        external,
+        &format!("[nat]\nstun_servers = [\"127.0.0.1:{port}\"]\nrefresh_secs = 10\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let text = common::cli(&data.0, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let p = &v["public_address"];
+        if p["source"] == "stun" && p["nat"].is_object() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "not learned in 30 s: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let p = &status["public_address"];
+    assert_eq!(p["address"], "127.0.0.1", "{status}");
+    assert_eq!(p["last_error"], serde_json::Value::Null, "{status}");
+    assert_eq!(p["nat"]["kind"], "open (no NAT)", "{status}");
+    assert_eq!(p["nat"]["verdict"], "supported", "{status}");
+    let table = common::cli(&data.0, &["status"]);
+    assert!(
+        table.contains("Public address        127.0.0.1 (from stun)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("NAT type              open (no NAT)"),
+        "{table}"
+    );
+    let log = server.drain_log().join("\n");
+    assert!(
+        log.contains("public address changed from none to 127.0.0.1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn serve_without_a_stun_answer_shows_the_error_and_refuses_remote_calls() {
+    // Nothing listens there: every request goes unanswered.
+    let silent = free_port_pair();
+    let data = common::TempDir::new("serve-stun-silent");
+    for (n, sbc) in [("2001", "on"), ("2002", "off")] {
+        common::cli(
+            &data.0,
+            &[
+                "station",
+                "add",
+                n,
+                "--password",
+                common::baresip::PW,
+                "--sbc",
+                sbc,
+            ],
+        );
+    }
+    let internal: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let external: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let server = common::Server::start_with(
+        &data.0,
+        internal,
+        external,
+        &format!("[nat]\nstun_servers = [\"127.0.0.1:{silent}\"]\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let text = common::cli(&data.0, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let p = &v["public_address"];
+        if p["last_error"].is_string() && p["nat"].is_object() {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no error in 30 s: {text}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let p = &status["public_address"];
+    assert_eq!(p["address"], serde_json::Value::Null, "{status}");
+    assert_eq!(p["source"], "none", "{status}");
+    assert!(
+        p["last_error"].as_str().unwrap().contains("no answer"),
+        "{status}"
+    );
+    assert_eq!(p["nat"]["kind"], "UDP blocked", "{status}");
+    assert_eq!(p["nat"]["verdict"], "unsupported", "{status}");
+    let table = common::cli(&data.0, &["status"]);
+    assert!(
+        table.contains("Public address        none known"),
+        "{table}"
+    );
+    assert!(
+        table.contains("last error: STUN server 127.0.0.1:"),
+        "{table}"
+    );
+
+    // A remote call needs the relay and there is no public address to give it.
+    let mut office = common::Ua::new(internal);
+    let ok = office.register_with_digest(
+        "2002",
+        common::baresip::PW,
+        Some(&format!("<sip:2002@{}>", office.local())),
+        Some(300),
+    );
+    assert_eq!(ok.status.as_u16(), 200);
+    let remote = common::Ua::new(external);
+    let r = common::invite_final(&remote, "2002", "2001", common::baresip::PW);
+    assert_eq!(r.status.as_u16(), 503, "{r:?}");
+    assert!(r.headers.get(&sip::HeaderName::Warning).is_some(), "{r:?}");
+    let log = server.drain_log().join("\n");
+    assert!(log.contains("public address not learned"), "{log}");
+}
+
+#[test]
+fn serve_takes_its_public_address_from_a_dyndns_name() {
+    let data = common::TempDir::new("serve-dns");
+    let internal: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let external: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _server = common::Server::start_with(
+        &data.0,
+        internal,
+        external,
+        "[nat]\npublic_name = \"localhost\"\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = common::cli(&data.0, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if v["public_address"]["source"] == "dns" {
+            assert_eq!(v["public_address"]["address"], "127.0.0.1", "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not resolved in 10 s: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

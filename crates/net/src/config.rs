@@ -47,6 +47,11 @@ pub struct MediaConfig {
     /// address when it is specific, else the relay is not offered to remote devices and a call
     /// that needs it is refused 503 with a Warning saying so.
     pub public_ip: Option<IpAddr>,
+    /// The public address is learned at run time (STUN or DynDNS, given to the running server
+    /// with [`crate::ServerHandle::set_public_ip`]) because the external listener sits behind
+    /// the office NAT: until it is known, its private address never stands in for it and calls
+    /// that need the relay are refused 503 with a Warning. Ignored when `public_ip` is set.
+    pub learn_public: bool,
     /// The address internal phones send relayed media to. `None`: the internal listener's own
     /// address when it is specific.
     pub internal_ip: Option<IpAddr>,
@@ -61,6 +66,7 @@ impl Default for MediaConfig {
         MediaConfig {
             relay: relay::Config::default(),
             public_ip: None,
+            learn_public: false,
             internal_ip: None,
             bind_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             workers: 0,

@@ -58,6 +58,9 @@ pub struct Status {
     /// unanswered keepalives.
     #[serde(default)]
     pub remote_bindings: Vec<crate::stats::RemoteBinding>,
+    /// The office's public address, its source, the last error learning it, and the NAT type.
+    #[serde(default)]
+    pub public_address: crate::stats::PublicAddress,
 }
 
 /// One SIP listener.
@@ -161,6 +164,11 @@ impl Status {
                 .remote_bindings
                 .lock()
                 .map(|b| b.clone())
+                .unwrap_or_default(),
+            public_address: stats
+                .public_address
+                .lock()
+                .map(|p| p.clone())
                 .unwrap_or_default(),
         }
     }

@@ -2,7 +2,7 @@
 //! control messages, and sends what they produce. Only this code reads the clock.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use crate::config::NetConfig;
 use crate::media::{MediaReport, RelayPool, SharedPool};
 use crate::stations::{self, StationCache};
-use crate::stats::{RemoteBinding, Stats};
+use crate::stats::{PublicAddress, RemoteBinding, Stats};
 use crate::{persist, tcp, udp, Inbound};
 
 /// Why the server could not start.
@@ -62,11 +62,39 @@ pub struct ServerHandle {
     pub listeners: Vec<(Zone, Transport, SocketAddr)>,
     /// The RTP relay's channel pool (figures and live channel counters).
     pub relay: SharedPool,
+    to_core: mpsc::Sender<Inbound>,
     stop: Option<oneshot::Sender<()>>,
     core: JoinHandle<()>,
 }
 
+/// Sets the running server's public address from another task (see
+/// [`ServerHandle::set_public_ip`]).
+#[derive(Debug, Clone)]
+pub struct PublicIpSetter(mpsc::Sender<Inbound>);
+
+impl PublicIpSetter {
+    /// Same as [`ServerHandle::set_public_ip`].
+    pub async fn set(&self, ip: Option<IpAddr>) {
+        // Fails only when the core has stopped, and then nothing is advertised anyway.
+        let _ = self.0.send(Inbound::SetPublic(ip)).await;
+    }
+}
+
 impl ServerHandle {
+    /// A handle that sets the public address from another task.
+    pub fn public_ip_setter(&self) -> PublicIpSetter {
+        PublicIpSetter(self.to_core.clone())
+    }
+
+    /// Gives the running server the office's public address (learned by STUN, resolved from
+    /// DynDNS) or takes it away (`None`): calls set up afterwards advertise it in SDP, Via and
+    /// Contact towards external-zone devices; calls already up keep theirs. The core logs a
+    /// change. Status is not touched: the caller knows the source and writes
+    /// [`Stats::public_address`].
+    pub async fn set_public_ip(&self, ip: Option<IpAddr>) {
+        self.public_ip_setter().set(ip).await;
+    }
+
     /// Stops the core and waits until every binding change is on disk.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -179,6 +207,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
                 media: MediaAddresses {
                     public: config.media.public_ip,
                     internal: config.media.internal_ip.or_else(|| lan_address(&config)),
+                    learned: config.media.learn_public && config.media.public_ip.is_none(),
                 },
                 public_sip: config
                     .media
@@ -198,7 +227,12 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         keepalive,
         probes: HashMap::new(),
         remote_published: None,
+        public_sip_port: config.public_sip_port,
     };
+    *stats
+        .public_address
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = PublicAddress::at_start(&config, &listeners);
     let (stop_tx, stop_rx) = oneshot::channel();
     let core = tokio::spawn(core.run(from_listeners, stop_rx));
     crate::control::spawn(&config, stats.clone(), listeners.clone());
@@ -206,6 +240,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         stats,
         listeners,
         relay,
+        to_core,
         stop: Some(stop_tx),
         core,
     })
@@ -300,6 +335,8 @@ struct Core {
     probes: HashMap<TxId, (BindingRef, u64)>,
     /// When the remote-binding list was last published for status.
     remote_published: Option<Instant>,
+    /// The public SIP port, written with a learned public address.
+    public_sip_port: u16,
 }
 
 impl Core {
@@ -361,6 +398,20 @@ impl Core {
             }
             Inbound::Stations(cache) => self.stations = cache,
             Inbound::Media(report) => self.handle_media_report(now, report),
+            Inbound::SetPublic(ip) => {
+                let old = self.calls.set_public(ip, self.public_sip_port);
+                if old != ip {
+                    let show =
+                        |a: Option<IpAddr>| a.map_or_else(|| "none".to_owned(), |a| a.to_string());
+                    info!(
+                        old = %show(old),
+                        new = %show(ip),
+                        "public address changed from {} to {}: new calls advertise it",
+                        show(old),
+                        show(ip)
+                    );
+                }
+            }
         }
     }
 

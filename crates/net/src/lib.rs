@@ -21,8 +21,8 @@ mod tcp;
 mod udp;
 
 pub use config::{MediaConfig, NetConfig};
-pub use core::{start, ServerHandle, StartError};
-pub use stats::Stats;
+pub use core::{start, PublicIpSetter, ServerHandle, StartError};
+pub use stats::{NatStatus, PublicAddress, Stats};
 
 use bytes::Bytes;
 use sip_proto::path::{FlowId, Path};
@@ -46,4 +46,7 @@ pub(crate) enum Inbound {
     Stations(stations::StationCache),
     /// A relay worker's report.
     Media(media::MediaReport),
+    /// The office's public address changed (STUN, DynDNS) or was lost: new SDP, Via and
+    /// Contact towards external-zone devices use it.
+    SetPublic(Option<std::net::IpAddr>),
 }

@@ -53,6 +53,72 @@ pub struct Stats {
     /// Health of every external-zone (remote) binding, refreshed by the core about once a
     /// second for status; never read on a call's path.
     pub remote_bindings: Mutex<Vec<RemoteBinding>>,
+    /// The office's public address, where it comes from, and the NAT in front of homeline.
+    /// Set at start from the configuration, then by whoever learns it (the binary's STUN and
+    /// DynDNS task).
+    pub public_address: Mutex<PublicAddress>,
+}
+
+/// The office's public address as status shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAddress {
+    /// The address advertised to remote devices; `None`: none known, calls that need the relay
+    /// are refused.
+    pub address: Option<std::net::IpAddr>,
+    /// Where it comes from: "config" (`media.public_ip`), "dns" (`nat.public_name`), "stun",
+    /// "listener" (the external listener's own address) or "none".
+    pub source: String,
+    /// The last failure to learn it (STUN gave no answer, the name did not resolve); cleared by
+    /// the next success.
+    pub last_error: Option<String>,
+    /// The NAT in front of homeline, from an RFC 5780 probe; `None`: not probed.
+    pub nat: Option<NatStatus>,
+}
+
+/// The RFC 5780 probe's verdict as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatStatus {
+    /// The classic name ("open (no NAT)", "full cone", "symmetric", ...).
+    pub kind: String,
+    /// Device@Home: "supported", "unsupported" or "unknown".
+    pub verdict: String,
+    /// What to keep in mind, why it does not work, or how to decide.
+    pub detail: String,
+    /// The fix, when unsupported.
+    pub fix: Option<String>,
+}
+
+impl PublicAddress {
+    /// What is known before anything is learned: the configured address, else (when it is not
+    /// learned) the external listener's own address when it is specific.
+    pub(crate) fn at_start(
+        config: &crate::NetConfig,
+        listeners: &[(
+            policy::Zone,
+            sip_proto::path::Transport,
+            std::net::SocketAddr,
+        )],
+    ) -> PublicAddress {
+        let (address, source) = if let Some(ip) = config.media.public_ip {
+            (Some(ip), "config")
+        } else if config.media.learn_public {
+            (None, "none")
+        } else {
+            match listeners
+                .iter()
+                .find(|(z, _, a)| *z == policy::Zone::External && !a.ip().is_unspecified())
+            {
+                Some((_, _, a)) => (Some(a.ip()), "listener"),
+                None => (None, "none"),
+            }
+        };
+        PublicAddress {
+            address,
+            source: source.to_owned(),
+            last_error: None,
+            nat: None,
+        }
+    }
 }
 
 /// One remote phone's registration as status shows it.
@@ -89,5 +155,41 @@ impl Stats {
     /// Reads a counter.
     pub fn read(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use policy::Zone;
+    use sip_proto::path::Transport;
+
+    use super::*;
+
+    #[test]
+    fn public_address_at_start_names_its_source() {
+        let ext = |a: &str| vec![(Zone::External, Transport::Udp, a.parse().unwrap())];
+        let mut config = crate::NetConfig::default();
+        let p = PublicAddress::at_start(&config, &ext("192.168.1.10:5062"));
+        assert_eq!(
+            (p.address, p.source.as_str()),
+            (Some("192.168.1.10".parse().unwrap()), "listener")
+        );
+        assert_eq!(
+            PublicAddress::at_start(&config, &ext("0.0.0.0:5062")).source,
+            "none"
+        );
+        config.media.learn_public = true;
+        let p = PublicAddress::at_start(&config, &ext("192.168.1.10:5062"));
+        assert_eq!(
+            (p.address, p.source.as_str()),
+            (None, "none"),
+            "learned: never the LAN address"
+        );
+        config.media.public_ip = Some("203.0.113.10".parse().unwrap());
+        let p = PublicAddress::at_start(&config, &ext("192.168.1.10:5062"));
+        assert_eq!(
+            (p.address, p.source.as_str()),
+            (Some("203.0.113.10".parse().unwrap()), "config")
+        );
     }
 }

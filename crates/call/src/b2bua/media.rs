@@ -128,16 +128,21 @@ pub struct MediaAddresses {
     /// Address internal phones send relayed media to. `None`: the internal listener's address
     /// when it is specific.
     pub internal: Option<IpAddr>,
+    /// The public address is learned at run time (STUN, DynDNS) because the external listener
+    /// sits behind the office NAT: its own address never stands in for `public`, so while
+    /// nothing is known a call that needs the relay is refused (503 with a Warning) instead
+    /// of being given a private address.
+    pub learned: bool,
 }
 
 impl MediaAddresses {
     /// The address a device reached over `path` should send relayed media to.
-    fn for_path(&self, path: &Path) -> Result<IpAddr, MediaError> {
+    pub(crate) fn for_path(&self, path: &Path) -> Result<IpAddr, MediaError> {
         let listener = Some(path.local.ip()).filter(|ip| !ip.is_unspecified());
         match path.zone {
             Zone::External => self
                 .public
-                .or(listener)
+                .or(listener.filter(|_| !self.learned))
                 .ok_or(MediaError::NoAddress("public")),
             Zone::Internal => self
                 .internal

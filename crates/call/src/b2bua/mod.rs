@@ -76,7 +76,10 @@ impl B2buaConfig {
     /// The address homeline names in Via and Contact on a leg reached over `path`: on the
     /// external zone the public SIP address (a LAN address there would leak the office's
     /// addressing and be unreachable from home), on the internal zone the listener's address,
-    /// or the configured internal address when the listener is bound to every address.
+    /// or the configured internal address when the listener is bound to every address. While a
+    /// learned public address is unknown, the external zone is given the listener's address:
+    /// only keepalive probes reach that point, since every call there needs the relay and is
+    /// refused first.
     pub fn advertised(&self, path: &Path) -> SocketAddr {
         let fill = |ip: Option<IpAddr>| match ip {
             Some(ip) if path.local.ip().is_unspecified() || path.zone == Zone::External => {
@@ -256,6 +259,17 @@ impl B2bua {
     /// The settings in force.
     pub fn config(&self) -> &B2buaConfig {
         &self.config
+    }
+
+    /// Sets the office's public address (learned by STUN or DynDNS, or lost): the relay
+    /// address given to external-zone devices in SDP and, with `sip_port`, the SIP address in
+    /// Via and Contact towards them. Calls set up from now on use it; calls already up keep
+    /// what they were given. Returns the previous public media address.
+    pub fn set_public(&mut self, public: Option<IpAddr>, sip_port: u16) -> Option<IpAddr> {
+        let old = self.config.media.public;
+        self.config.media.public = public;
+        self.config.public_sip = public.map(|ip| SocketAddr::new(ip, sip_port));
+        old
     }
 
     /// Calls in progress.

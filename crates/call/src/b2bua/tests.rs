@@ -43,6 +43,7 @@ impl Rig {
                     media: MediaAddresses {
                         public: Some("203.0.113.10".parse().unwrap()),
                         internal: None,
+                        learned: false,
                     },
                     ..B2buaConfig::default()
                 },
@@ -440,5 +441,46 @@ fn better_failure_prefers_busy_over_timeout() {
     assert_eq!(
         better_failure(Some(StatusCode::BUSY_HERE), StatusCode::new(603).unwrap()).as_u16(),
         603
+    );
+}
+
+#[test]
+fn learned_public_address_unknown_refuses_relay_calls_and_follows_changes() {
+    let mut rig = Rig::new(1);
+    let (a, b) = (rig.a, rig.b[0]);
+    rig.b2b.config.media.learned = true;
+    assert_eq!(
+        rig.b2b.set_public(None, 5060),
+        Some("203.0.113.10".parse().unwrap())
+    );
+    // Nothing known: the external listener's LAN address (192.168.1.10) must not stand in.
+    rig.feed(a, Message::Request(invite()));
+    let out = rig.sent();
+    assert!(statuses_to(&out, a).contains(&503), "{out:?}");
+    assert!(out.iter().all(|(p, _)| *p != b), "nothing rings");
+    let refusal = out
+        .iter()
+        .find_map(|(_, m)| match m {
+            Message::Response(r) if r.status.as_u16() == 503 => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(refusal.headers.get(&HeaderName::Warning).is_some());
+    assert!(!String::from_utf8(refusal.to_bytes())
+        .unwrap()
+        .contains("192.168.1.10"));
+    // Learned: SDP and Via/Contact towards external devices name it at once.
+    assert_eq!(
+        rig.b2b
+            .set_public(Some("203.0.113.11".parse().unwrap()), 5060),
+        None
+    );
+    assert_eq!(
+        rig.b2b.config().advertised(&a).to_string(),
+        "203.0.113.11:5060"
+    );
+    assert_eq!(
+        rig.b2b.config().media.for_path(&a).unwrap().to_string(),
+        "203.0.113.11"
     );
 }
