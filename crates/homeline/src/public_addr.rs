@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use stun::{BindingClient, ClientConfig, ClientEvent, DeviceAtHome, NatProbe, NatReport};
+use stun::{BindingClient, ClientConfig, ClientEvent, DeviceAtHome, NatReport};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::NatSettings;
-use crate::stun_cmd::{bind_local, resolve, MAX_DATAGRAM};
+use crate::stun_cmd::{bind_local, exchange, resolve, MAX_DATAGRAM};
 
 /// Shortest wait before a failed start (unresolvable servers, no socket) is tried again.
 const RETRY: Duration = Duration::from_secs(30);
@@ -165,11 +165,7 @@ impl Follower {
         let mut failures = 0usize;
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
-            while let Some(t) = client.poll_transmit() {
-                if let Err(e) = socket.send_to(&t.bytes, t.to).await {
-                    tracing::debug!("stun send to {}: {e}", t.to);
-                }
-            }
+            exchange(&mut client, &socket, &mut buf).await;
             while let Some(ev) = client.poll_event() {
                 match ev {
                     ClientEvent::Mapped { server, mapped, .. } => {
@@ -199,17 +195,6 @@ impl Follower {
                     }
                     _ => {}
                 }
-            }
-            let wake = client
-                .poll_timeout()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-            tokio::select! {
-                r = socket.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = r {
-                        client.handle_input(Instant::now(), from, &buf[..n]);
-                    }
-                }
-                _ = tokio::time::sleep_until(wake.into()) => client.handle_timeout(Instant::now()),
             }
         }
     }
@@ -278,37 +263,7 @@ fn refuse_mapped(ip: IpAddr) -> Option<&'static str> {
 
 /// One RFC 5780 probe from a fresh socket on the listener's IP.
 async fn probe(names: &[String], listener_ip: IpAddr) -> anyhow::Result<NatReport> {
-    let servers = resolve(names).await?;
-    let socket = bind_local(Some(SocketAddr::new(listener_ip, 0)), servers[0]).await?;
-    let local = socket.local_addr()?;
-    let mut probe = NatProbe::new(
-        stun::ProbeConfig::new(servers),
-        local,
-        StdRng::from_entropy(),
-        Instant::now(),
-    );
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    loop {
-        while let Some(t) = probe.poll_transmit() {
-            if let Err(e) = socket.send_to(&t.bytes, t.to).await {
-                tracing::debug!("stun send to {}: {e}", t.to);
-            }
-        }
-        if let Some(report) = probe.report() {
-            return Ok(report.clone());
-        }
-        let wake = probe
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r {
-                    probe.handle_input(Instant::now(), from, &buf[..n]);
-                }
-            }
-            _ = tokio::time::sleep_until(wake.into()) => probe.handle_timeout(Instant::now()),
-        }
-    }
+    crate::stun_cmd::probe(names, Some(SocketAddr::new(listener_ip, 0))).await
 }
 
 /// The probe's report as status shows it.

@@ -135,38 +135,93 @@ pub(crate) async fn bind_local(
 }
 
 async fn detect(target: &StunTarget) -> anyhow::Result<()> {
-    let servers = resolve(&target.servers).await?;
-    let socket = bind_local(target.local, servers[0]).await?;
-    let local = socket.local_addr()?;
+    print!("{}", probe(&target.servers, target.local).await?);
+    Ok(())
+}
+
+/// One RFC 5780 probe against `names` from a socket on `local` (any address when `None`).
+pub(crate) async fn probe(
+    names: &[String],
+    local: Option<SocketAddr>,
+) -> anyhow::Result<stun::NatReport> {
+    let servers = resolve(names).await?;
+    let socket = bind_local(local, servers[0]).await?;
     let mut probe = NatProbe::new(
         ProbeConfig::new(servers),
-        local,
+        socket.local_addr()?,
         StdRng::from_entropy(),
         Instant::now(),
     );
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        while let Some(t) = probe.poll_transmit() {
-            // A send error (e.g. a local firewall) is a lost request to the probe.
-            if let Err(e) = socket.send_to(&t.bytes, t.to).await {
-                tracing::debug!("stun send to {}: {e}", t.to);
-            }
-        }
         if let Some(report) = probe.report() {
-            print!("{report}");
-            return Ok(());
+            return Ok(report.clone());
         }
-        let wake = probe
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r {
-                    probe.handle_input(Instant::now(), from, &buf[..n]);
-                }
+        exchange(&mut probe, &socket, &mut buf).await;
+    }
+}
+
+/// A sans-IO STUN core as the tokio drivers run it (the binding client and the NAT probe).
+pub(crate) trait StunCore {
+    /// The next datagram to send.
+    fn poll_transmit(&mut self) -> Option<stun::Transmit>;
+    /// A datagram arrived.
+    fn handle_input(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]);
+    /// When to call `handle_timeout`.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Time passed.
+    fn handle_timeout(&mut self, now: Instant);
+}
+
+impl<R: rand::RngCore> StunCore for BindingClient<R> {
+    fn poll_transmit(&mut self) -> Option<stun::Transmit> {
+        BindingClient::poll_transmit(self)
+    }
+    fn handle_input(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        BindingClient::handle_input(self, now, from, bytes);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        BindingClient::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        BindingClient::handle_timeout(self, now)
+    }
+}
+
+impl<R: rand::RngCore> StunCore for NatProbe<R> {
+    fn poll_transmit(&mut self) -> Option<stun::Transmit> {
+        NatProbe::poll_transmit(self)
+    }
+    fn handle_input(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        NatProbe::handle_input(self, now, from, bytes);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        NatProbe::poll_timeout(self)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        NatProbe::handle_timeout(self, now)
+    }
+}
+
+/// One turn of a STUN core's drive loop: sends what it has to send, then feeds it the next
+/// datagram or its timer, whichever comes first.
+pub(crate) async fn exchange(core: &mut impl StunCore, socket: &UdpSocket, buf: &mut [u8]) {
+    while let Some(t) = core.poll_transmit() {
+        // A send error (e.g. a local firewall) is a lost request to the core.
+        if let Err(e) = socket.send_to(&t.bytes, t.to).await {
+            tracing::debug!("stun send to {}: {e}", t.to);
+        }
+    }
+    let wake = core
+        .poll_timeout()
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+    tokio::select! {
+        r = socket.recv_from(buf) => {
+            if let Ok((n, from)) = r {
+                core.handle_input(Instant::now(), from, &buf[..n]);
             }
-            _ = tokio::time::sleep_until(wake.into()) => probe.handle_timeout(Instant::now()),
         }
+        _ = tokio::time::sleep_until(wake.into()) => core.handle_timeout(Instant::now()),
     }
 }
 
@@ -184,11 +239,7 @@ async fn mapped(target: &StunTarget) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        while let Some(t) = client.poll_transmit() {
-            if let Err(e) = socket.send_to(&t.bytes, t.to).await {
-                tracing::debug!("stun send to {}: {e}", t.to);
-            }
-        }
+        exchange(&mut client, &socket, &mut buf).await;
         while let Some(ev) = client.poll_event() {
             match ev {
                 ClientEvent::Mapped {
@@ -209,17 +260,6 @@ async fn mapped(target: &StunTarget) -> anyhow::Result<()> {
                 // Only a refresh reports a change; this command stops at the first mapping.
                 _ => {}
             }
-        }
-        let wake = client
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r {
-                    client.handle_input(Instant::now(), from, &buf[..n]);
-                }
-            }
-            _ = tokio::time::sleep_until(wake.into()) => client.handle_timeout(Instant::now()),
         }
     }
 }
