@@ -226,7 +226,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         tags: 0,
         keepalive,
         probes: HashMap::new(),
-        remote_published: None,
+        status_published: None,
         public_sip_port: config.public_sip_port,
     };
     *stats
@@ -333,8 +333,8 @@ struct Core {
     keepalive: KeepAlive,
     /// OPTIONS probes in flight: their client transaction → the binding probed.
     probes: HashMap<TxId, (BindingRef, u64)>,
-    /// When the remote-binding list was last published for status.
-    remote_published: Option<Instant>,
+    /// When the status figures were last published.
+    status_published: Option<Instant>,
     /// The public SIP port, written with a learned public address.
     public_sip_port: u16,
 }
@@ -358,7 +358,6 @@ impl Core {
                     self.tx.handle_timeout(now);
                     self.registrar.handle_timeout(now);
                     self.keepalive.handle_timeout(now);
-                    self.publish_remote_bindings(now);
                     self.calls.handle_timeout(&mut self.tx, now);
                     self.drain(now);
                 }
@@ -486,6 +485,9 @@ impl Core {
 
     /// Drains every core until none has anything left to say.
     fn drain(&mut self, now: Instant) {
+        // Call events are where channels and calls come and go: their figures are published
+        // at once; everything else at most once a second.
+        let mut calls_changed = false;
         loop {
             let mut progressed = false;
             while let Some(ev) = self.tx.poll_event() {
@@ -498,6 +500,7 @@ impl Core {
             }
             while let Some(ev) = self.calls.poll_event() {
                 progressed = true;
+                calls_changed = true;
                 match ev {
                     CallEvent::Started { call, forks, .. } => {
                         info!(call = call.0, forks, "call started")
@@ -565,7 +568,10 @@ impl Core {
         self.stats
             .bindings
             .store(self.registrar.binding_count() as u64, Ordering::Relaxed);
-        self.publish_media_stats();
+        if calls_changed {
+            self.publish_media_stats();
+        }
+        self.publish_status(now);
     }
 
     fn handle_tx_event(&mut self, now: Instant, ev: TxEvent) {
@@ -723,15 +729,23 @@ impl Core {
         );
     }
 
-    /// Refreshes the remote-binding health list status shows (at most once a second).
-    fn publish_remote_bindings(&mut self, now: Instant) {
+    /// Refreshes what status shows beyond the plain counters (call and relay figures, remote
+    /// bindings' health) at most once a second: the pool lock and the binding walk stay off
+    /// the per-message path. The core wakes at least once a second, so nothing goes stale.
+    fn publish_status(&mut self, now: Instant) {
         if self
-            .remote_published
+            .status_published
             .is_some_and(|t| now < t + Duration::from_secs(1))
         {
             return;
         }
-        self.remote_published = Some(now);
+        self.status_published = Some(now);
+        self.publish_media_stats();
+        self.publish_remote_bindings(now);
+    }
+
+    /// Refreshes the remote-binding health list status shows.
+    fn publish_remote_bindings(&mut self, now: Instant) {
         let rows: Vec<RemoteBinding> = self
             .registrar
             .all_bindings()
@@ -837,17 +851,7 @@ impl Core {
         number: &str,
     ) -> Result<Vec<Target>, (StatusCode, String)> {
         if self.stations.contains_key(number) {
-            return Ok(self
-                .registrar
-                .bindings(&Aor(number.to_string()))
-                .iter()
-                .filter_map(|b| {
-                    Some(Target {
-                        uri: sip::Uri::parse(&b.contact).ok()?,
-                        path: b.path(),
-                    })
-                })
-                .collect());
+            return Ok(stations::contacts(&self.registrar, number));
         }
         let default_class = match zone {
             Zone::External => policy::CosClass::default_external(),
