@@ -110,9 +110,9 @@ pub(super) struct Relayed {
 /// near side's ACK, which carries the answer (RFC 3261 §14.1, RFC 3264 §5).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct HeldAck {
-    near: MediaLeg,
-    near_cseq: u32,
-    far_cseq: u32,
+    pub(super) near: MediaLeg,
+    pub(super) near_cseq: u32,
+    pub(super) far_cseq: u32,
 }
 
 /// What one call keeps for mid-call requests, reliable provisionals, session timers and

@@ -576,10 +576,30 @@ impl B2bua {
             Err(_) => (status, None),
         };
         if status.is_success() {
-            // Every 2xx is acknowledged, including retransmissions and late forks (§13.2.2.4).
-            let ack_branch = txl.new_branch();
-            let ack = branch.dialog.request(Method::Ack, &ack_branch, None);
-            txl.send_request(now, ack, branch.dialog.path);
+            // An offerless INVITE answered with an offer: the callee's ACK must carry the
+            // caller's answer, so it waits for the caller's ACK (RFC 3261 §13.2.1, §14.1).
+            let wins = call.winner.is_none() && !call.caller.answered;
+            let late_offer = wins
+                && call.caller.invite.body.is_empty()
+                && body.is_some()
+                && !call.ext.rel.early_offer;
+            let held = call
+                .ext
+                .held_ack
+                .is_some_and(|h| h.near == MediaLeg::Caller && call.winner == Some(i));
+            if late_offer {
+                call.ext.held_ack = Some(in_dialog::HeldAck {
+                    near: MediaLeg::Caller,
+                    near_cseq: call.caller.invite.cseq().map_or(1, |c| c.seq),
+                    far_cseq: branch.invite.cseq().map_or(1, |c| c.seq),
+                });
+            } else if !held {
+                // Every 2xx is acknowledged, including retransmissions and late forks
+                // (§13.2.2.4).
+                let ack_branch = txl.new_branch();
+                let ack = branch.dialog.request(Method::Ack, &ack_branch, None);
+                txl.send_request(now, ack, branch.dialog.path);
+            }
             match call.winner {
                 Some(w) if w == i => {}
                 Some(_) => {

@@ -34,6 +34,9 @@ pub(super) struct Rel {
     pub(super) outstanding: Option<Outstanding>,
     /// The highest RSeq seen from each callee fork; lower or equal ones are retransmissions.
     seen: HashMap<usize, u32>,
+    /// A reliable provisional carrying SDP reached the caller: on an offerless INVITE that
+    /// was the offer, answered in the PRACK, so a 2xx body is no new offer (RFC 3262 §5).
+    pub(super) early_offer: bool,
 }
 
 /// A reliable provisional response sent to the caller and not yet acknowledged.
@@ -121,6 +124,9 @@ impl B2bua {
         }
         let mut r = call.caller.response(resp.status, with(&body));
         r.reason = resp.reason.clone();
+        if body.is_some() && (upstream.is_some() || call.ext.rel.caller_requires) {
+            call.ext.rel.early_offer = true;
+        }
         if upstream.is_none() && !call.ext.rel.caller_requires {
             txl.respond(now, call.caller.invite_tx, r);
             return true;

@@ -484,3 +484,75 @@ fn learned_public_address_unknown_refuses_relay_calls_and_follows_changes() {
         "203.0.113.11"
     );
 }
+
+#[test]
+fn rfc3261_13_2_1_offerless_invite_answer_travels_in_the_ack() {
+    let mut rig = Rig::new(1);
+    let (a, b) = (rig.a, rig.b[0]);
+    let mut offerless = invite();
+    offerless.headers.remove(&HeaderName::ContentType);
+    offerless.body = bytes::Bytes::new();
+    offerless.headers.set(HeaderName::ContentLength, "0");
+    rig.feed(a, Message::Request(offerless.clone()));
+    let b_invite = request_to(&rig.sent(), b, sip::Method::Invite);
+    assert!(b_invite.body.is_empty(), "the callee makes the offer");
+    let ok = reply(&b_invite, 200, "bob", "<sip:2002@192.168.1.30>", true);
+    rig.feed(b, Message::Response(ok.clone()));
+    let out = rig.sent();
+    assert!(
+        out.iter().all(|(to, _)| *to != b),
+        "the callee's ACK waits for the caller's answer: {out:#?}"
+    );
+    let to_caller = out
+        .iter()
+        .find_map(|(to, m)| match m {
+            Message::Response(r) if *to == a && r.status.as_u16() == 200 => Some(r.clone()),
+            _ => None,
+        })
+        .expect("200 to the caller");
+    let offer = crate::sdp::Sdp::parse(&to_caller.body).unwrap();
+    assert_eq!(
+        crate::sdp::media_endpoint(&offer).unwrap().addr.to_string(),
+        "203.0.113.10",
+        "the remote caller is offered the relay's public address"
+    );
+    // A retransmitted 2xx is not acknowledged without the answer either.
+    rig.feed(b, Message::Response(ok));
+    assert!(rig.sent().iter().all(
+        |(to, m)| *to != b || !matches!(m, Message::Request(r) if r.method == sip::Method::Ack)
+    ));
+
+    let a_tag = to_caller.to().unwrap().tag().unwrap();
+    let mut a_ack = offerless;
+    a_ack.method = sip::Method::Ack;
+    a_ack.headers.set(HeaderName::CSeq, "1 ACK");
+    a_ack.headers.set(
+        HeaderName::To,
+        format!("<sip:2002@203.0.113.10>;tag={a_tag}"),
+    );
+    a_ack.headers.set(
+        HeaderName::Via,
+        "SIP/2.0/UDP 10.0.0.20:5060;branch=z9hG4bKcaller2;rport",
+    );
+    a_ack
+        .headers
+        .set(HeaderName::ContentType, "application/sdp");
+    a_ack
+        .headers
+        .set(HeaderName::ContentLength, CALLER_SDP.len().to_string());
+    a_ack.body = bytes::Bytes::from_static(CALLER_SDP.as_bytes());
+    rig.feed(a, Message::Request(a_ack));
+    let b_ack = request_to(&rig.sent(), b, sip::Method::Ack);
+    assert_eq!(b_ack.cseq().unwrap().seq, b_invite.cseq().unwrap().seq);
+    let answer = crate::sdp::Sdp::parse(&b_ack.body).unwrap();
+    let ep = crate::sdp::media_endpoint(&answer).unwrap();
+    assert_eq!(
+        ep.addr.to_string(),
+        "192.168.1.10",
+        "the internal callee is answered with the relay's internal address"
+    );
+    assert!((30000..31000).contains(&ep.rtp_port));
+    assert!(!String::from_utf8(b_ack.to_bytes())
+        .unwrap()
+        .contains("10.0.0.20"));
+}
