@@ -22,7 +22,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use policy::{CosRefusal, Zone};
-use sip::StatusCode;
+use sip::{HeaderName, StatusCode};
 use sip_proto::tx::TxLayer;
 
 use super::leg::{body_of, BranchState, Target};
@@ -49,6 +49,30 @@ impl ForwardKind {
             Self::NoAnswer => "no-answer",
         }
     }
+}
+
+impl ForwardKind {
+    /// The `reason` of a Diversion header (RFC 5806 §4): `unconditional`, `user-busy`,
+    /// `no-answer`.
+    fn diversion_reason(self) -> &'static str {
+        match self {
+            Self::Always => "unconditional",
+            Self::Busy => "user-busy",
+            Self::NoAnswer => "no-answer",
+        }
+    }
+}
+
+/// The Diversion header (RFC 5806) a forwarded INVITE carries, so the phone that rings shows
+/// whose call it is taking. Only the station number and homeline's domain: no address.
+pub(super) fn diversion(station: &str, domain: &str, kind: ForwardKind) -> (HeaderName, String) {
+    (
+        HeaderName::Other("Diversion".into()),
+        format!(
+            "<sip:{station}@{domain}>;reason={};counter=1",
+            kind.diversion_reason()
+        ),
+    )
 }
 
 impl fmt::Display for ForwardKind {
@@ -397,7 +421,8 @@ impl B2bua {
         // What the cancelled or busy forks answered is not what the caller will hear.
         call.failure = None;
         let forks = targets.len();
-        let extra = call.ext.callee_invite_headers();
+        let mut extra = call.ext.callee_invite_headers();
+        extra.push(diversion(&station, &self.config.domain, kind));
         let branches = self.fork(
             txl,
             now,

@@ -392,7 +392,14 @@ impl B2bua {
         };
         txl.respond(now, tx, caller_leg.response(StatusCode::TRYING, None));
         let ext = in_dialog::CallExt::new(caller, callee, &caller_leg.invite, &self.config);
-        let extra = ext.callee_invite_headers();
+        let mut extra = ext.callee_invite_headers();
+        if rung != callee {
+            extra.push(forward::diversion(
+                callee,
+                &self.config.domain,
+                forward::ForwardKind::Always,
+            ));
+        }
         let branches = self.fork(
             txl,
             now,

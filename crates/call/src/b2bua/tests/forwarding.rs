@@ -25,6 +25,14 @@ fn to_user(r: &Request) -> String {
     r.to().unwrap().uri.to_string()
 }
 
+/// The Diversion header (RFC 5806 §4) of a forwarded INVITE.
+fn diversion(r: &Request) -> String {
+    r.headers
+        .get(&HeaderName::Other("Diversion".into()))
+        .unwrap_or_else(|| panic!("no Diversion in {r:?}"))
+        .to_owned()
+}
+
 #[test]
 fn unconditional_rings_the_target_instead() {
     let mut rig = Rig::new(1);
@@ -41,6 +49,10 @@ fn unconditional_rings_the_target_instead() {
     );
     let i = request_to(&out, fwd, sip::Method::Invite);
     assert!(to_user(&i).contains(TARGET), "{}", to_user(&i));
+    assert_eq!(
+        diversion(&i),
+        "<sip:2002@homeline>;reason=unconditional;counter=1"
+    );
     assert_eq!(rig.b2b.poll_timeout(), None, "no no-answer timer");
     rig.feed(
         fwd,
@@ -83,6 +95,16 @@ fn busy_rings_the_busy_target_in_the_same_caller_dialog() {
     assert!(statuses_to(&out, a).is_empty(), "the caller hears no busy");
     let i = request_to(&out, fwd, sip::Method::Invite);
     assert!(to_user(&i).contains(TARGET));
+    assert_eq!(
+        diversion(&i),
+        "<sip:2002@homeline>;reason=user-busy;counter=1"
+    );
+    assert!(
+        i0.headers
+            .get(&HeaderName::Other("Diversion".into()))
+            .is_none(),
+        "the first forks are no diversion"
+    );
     // The remote caller's offer reaches the target through the relay, like the first forks.
     let offer = crate::sdp::Sdp::parse(&i.body).unwrap();
     let first = crate::sdp::Sdp::parse(&i0.body).unwrap();
@@ -182,6 +204,10 @@ fn no_answer_after_the_delay_cancels_and_rings_the_target() {
         i0.top_via().unwrap().branch()
     );
     let i = request_to(&out, fwd, sip::Method::Invite);
+    assert_eq!(
+        diversion(&i),
+        "<sip:2002@homeline>;reason=no-answer;counter=1"
+    );
     let text = String::from_utf8(i.to_bytes()).unwrap();
     assert!(
         !text.contains("10.0.0.20") && !text.contains("192.168.1.30"),
