@@ -67,7 +67,9 @@ pub fn anchor(sdp: &Sdp, public_ip: IpAddr, rtp_port: u16, rtcp_mux: bool) -> Sd
     origin.bump_version();
     out.set_origin(origin);
 
-    out.remove_session_lines(is_ice_line);
+    // `a=rtcp` is a media-level attribute (RFC 3605 §2.1): at session level it is not
+    // rewritten, so it does not pass.
+    out.remove_session_lines(|l| is_ice_line(l) || l.is_attribute("rtcp"));
     out.session_lines_mut()
         .iter_mut()
         .for_each(|l| rewrite_connection(l, public_ip));
@@ -98,20 +100,28 @@ pub fn anchor(sdp: &Sdp, public_ip: IpAddr, rtp_port: u16, rtcp_mux: bool) -> Sd
     out
 }
 
-/// An attribute other than the ones rewritten above that names a private address, like a
-/// WebRTC or baresip `a=ssrc:… cname:user@192.168.1.20`: it would tell the other side the
-/// device's LAN address, and nothing the relay carries depends on it, so it is dropped.
+/// A line other than the ones rewritten above that names a private address, like a WebRTC or
+/// baresip `a=ssrc:… cname:user@192.168.1.20`, or an `i=`/`u=` line quoting one: it would tell
+/// the other side the device's LAN address, and nothing the relay carries depends on it, so it
+/// is dropped. A value that is not UTF-8 is read leniently: it is no excuse to pass an address.
 fn names_private_address(line: &Line) -> bool {
-    let Some(attribute) = line.attribute() else {
-        return false;
-    };
-    if attribute.name == "rtcp" {
-        return false;
+    match line.kind() {
+        // Rewritten by anchor(), or carry no address.
+        Some(b'v' | b'o' | b'c' | b'm' | b't' | b'r' | b'z') => return false,
+        Some(b'a') if line.is_attribute("rtcp") => return false,
+        _ => {}
     }
-    let Some(value) = attribute.value else {
-        return false;
+    let raw = line.value();
+    // An attribute's name is no address: look at its value only (after the first colon).
+    let raw = match line.kind() {
+        Some(b'a') => raw
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(&raw[raw.len()..], |i| &raw[i + 1..]),
+        _ => raw,
     };
-    value
+    let value = String::from_utf8_lossy(raw);
+    let named = value
         .split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
         // `ip:port`, `name:ip` and IPv6 literals all occur: try the token and both sides of its
         // last colon.
@@ -120,7 +130,8 @@ fn names_private_address(line: &Line) -> bool {
             [token, before, after]
         })
         .filter_map(|t| t.trim_matches(':').parse::<IpAddr>().ok())
-        .any(super::is_private)
+        .any(super::is_private);
+    named
 }
 
 fn is_ice_line(line: &Line) -> bool {

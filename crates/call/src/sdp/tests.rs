@@ -615,3 +615,24 @@ a=x-note:fe80::1%eth0\r\na=ptime:20\r\n",
     assert!(text.contains("a=ssrc:1234 msid:abc def\r\n"), "{text}");
     assert!(text.contains("a=ptime:20\r\n"), "{text}");
 }
+
+/// Found by the `sdp_anchor` fuzz target: a session-level `a=rtcp` (valid only per medium,
+/// RFC 3605 §2.1) and an attribute that is not UTF-8 went through anchoring with a LAN address.
+#[test]
+fn rfc3605_2_1_session_level_rtcp_and_non_utf8_lines_never_leak_an_address() {
+    let mut data =
+        b"v=0\r\no=alice 1 1 IN IP4 10.0.0.20\r\ns=-\r\na=rtcp:4001 IN IP4 10.0.0.20\r\n".to_vec();
+    data.extend_from_slice(
+        b"a=candsdate:1 1 UDP 1 10.0.0.20 400\xff typ host\r\ni=from 192.168.1.20\r\n",
+    );
+    data.extend_from_slice(b"t=0 0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.20\r\n");
+    data.extend_from_slice(b"a=x-lan:\xfe 172.16.4.4\r\n");
+    let sdp = Sdp::parse(&data).unwrap();
+    let out = anchor(&sdp, "203.0.113.10".parse().unwrap(), 30000, false);
+    let text = String::from_utf8_lossy(&out.to_bytes()).into_owned();
+    assert!(!contains_private_address(&out), "{text}");
+    for lan in ["10.0.0.20", "192.168.1.20", "172.16.4.4"] {
+        assert!(!text.contains(lan), "{lan} leaked:\n{text}");
+    }
+    assert!(text.contains("m=audio 30000 RTP/AVP 0"), "{text}");
+}
