@@ -12,6 +12,7 @@
 //! OPTIONS) are carried between the sides in `in_dialog`, reliable provisionals in `prack`,
 //! session timers in `session_timer` and blind transfer in `transfer`.
 
+mod attended;
 mod forward;
 mod in_dialog;
 mod leg;

@@ -9,6 +9,7 @@ use sip_proto::tx::{TxConfig, TxEvent, TxLayer};
 
 use super::*;
 
+mod attended;
 mod dialog;
 
 const CALLER: &str = "2001";

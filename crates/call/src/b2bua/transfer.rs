@@ -1,4 +1,5 @@
-//! Blind transfer (RFC 3515 REFER, without Replaces).
+//! Blind transfer (RFC 3515 REFER, without Replaces); attended transfer ([`super::attended`])
+//! shares its second half.
 //!
 //! The referrer's REFER is accepted (202) and followed by NOTIFYs in its dialog (RFC 3515
 //! §2.4.4, sipfrag bodies); the I/O driver looks the target up and applies class of service
@@ -16,6 +17,7 @@ use sip::header::NameAddr;
 use sip::{HeaderAccess, HeaderName, Method, Request, Response, StatusCode, Uri};
 use sip_proto::tx::{TxId, TxLayer};
 
+use super::attended::{Consult, Replaces};
 use super::in_dialog::{ack_for, request_pending, Pending, ALLOW};
 use super::leg::{body_of, contact, remote_target, BranchState, CalleeBranch, Dialog};
 use super::media::{self, MediaLeg};
@@ -28,17 +30,40 @@ pub(super) struct Transfer {
     referrer: MediaLeg,
     /// The referrer hung up after the 202, as phones do: no NOTIFY or BYE is owed to it.
     referrer_gone: bool,
-    /// The number dialled.
+    /// The number dialled (the target's station for an attended transfer).
     target: String,
-    forks: Vec<CalleeBranch>,
-    stage: Stage,
+    /// INVITEs to the target's contacts; for an attended transfer, the one re-INVITE in the
+    /// consultation call's dialog with the target.
+    pub(super) forks: Vec<CalleeBranch>,
+    pub(super) stage: Stage,
     failure: Option<StatusCode>,
     /// A relay channel was taken for the referrer's leg because the target is external.
-    allocated: bool,
+    pub(super) allocated: bool,
+    /// Attended transfer: the consultation call whose target dialog is taken over.
+    pub(super) consult: Option<Consult>,
+    /// The target had answered and was hung up when the transfer failed.
+    target_hung_up: bool,
+}
+
+impl Transfer {
+    /// A transfer by `referrer` to `target`, nothing sent yet.
+    pub(super) fn new(referrer: MediaLeg, target: String) -> Transfer {
+        Transfer {
+            referrer,
+            referrer_gone: false,
+            target,
+            forks: Vec::new(),
+            stage: Stage::Lookup,
+            failure: None,
+            allocated: false,
+            consult: None,
+            target_hung_up: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub(super) enum Stage {
     /// Waiting for the driver's target lookup.
     Lookup,
     /// The target's contacts are ringing.
@@ -48,7 +73,7 @@ enum Stage {
 }
 
 /// A NOTIFY for the implicit refer subscription (RFC 3515 §2.4.4) with a sipfrag status line.
-fn notify(
+pub(super) fn notify(
     txl: &mut TxLayer,
     now: Instant,
     dialog: &mut Dialog,
@@ -149,18 +174,8 @@ impl B2bua {
             );
             return;
         };
-        if refer_to
-            .uri
-            .to_string()
-            .to_ascii_lowercase()
-            .contains("replaces")
-        {
-            let r = reply(
-                StatusCode::NOT_IMPLEMENTED,
-                Some("attended transfer (Replaces) is not supported"),
-            );
-            txl.respond(now, tx, r);
-            return;
+        if let Some(replaces) = Replaces::from_refer_to(&refer_to.uri) {
+            return self.attended_transfer(txl, now, tx, req, call_ref, side, replaces);
         }
         let Some(target) = refer_number(&refer_to.uri) else {
             let r = reply(StatusCode::BAD_REQUEST, Some("Refer-To names no number"));
@@ -179,15 +194,7 @@ impl B2bua {
         let referrer_zone = dialog.path.zone;
         let ntx = notify(txl, now, dialog, StatusCode::TRYING, "Trying", false);
         self.ext.pending.insert(ntx, Pending::Ignore);
-        call.ext.transfer = Some(Transfer {
-            referrer,
-            referrer_gone: false,
-            target: target.clone(),
-            forks: Vec::new(),
-            stage: Stage::Lookup,
-            failure: None,
-            allocated: false,
-        });
+        call.ext.transfer = Some(Transfer::new(referrer, target.clone()));
         self.events.push_back(CallEvent::TransferRequested {
             call: call_ref,
             by: call.ext.station(referrer).to_string(),
@@ -576,6 +583,9 @@ impl B2bua {
             target: t.target,
         });
         self.restart_session_timer(now, call_ref);
+        if let Some(consult) = t.consult {
+            self.finish_consult(txl, now, consult, call_ref);
+        }
     }
 
     /// The transferee refused (or never answered) the re-INVITE: the target is hung up and
@@ -606,6 +616,7 @@ impl B2bua {
         let Stage::Connecting { fork, cseq } = t.stage else {
             return;
         };
+        t.target_hung_up = true;
         let b = &mut t.forks[fork];
         b.state = BranchState::Done;
         let ack = ack_for(txl, &mut b.dialog, cseq, None);
@@ -684,6 +695,9 @@ impl B2bua {
                 MediaLeg::Caller => call.media.caller.port = None,
                 MediaLeg::Callee => call.media.callee.port = None,
             }
+        }
+        if let Some(consult) = t.consult {
+            self.release_consult(txl, now, consult, t.forks.first(), t.target_hung_up);
         }
         Some(t)
     }

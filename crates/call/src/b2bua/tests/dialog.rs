@@ -14,7 +14,7 @@ use super::{invite, path, reply, request_to, statuses_to, Rig, CALLEE_SDP, CALLE
 use crate::b2bua::{CallEvent, EndReason, Target};
 
 /// A request as a device writes it.
-fn parse_req(text: &str) -> Request {
+pub(super) fn parse_req(text: &str) -> Request {
     let Ok(Message::Request(r)) = parse_datagram(text.as_bytes(), 65535) else {
         panic!("unparsable {text}")
     };
@@ -23,21 +23,26 @@ fn parse_req(text: &str) -> Request {
 
 /// One side's view of its dialog with homeline.
 #[derive(Clone)]
-struct Peer {
-    path: Path,
-    call_id: String,
+pub(super) struct Peer {
+    pub(super) path: Path,
+    pub(super) call_id: String,
     /// The device's From (its URI and tag).
-    me: String,
+    pub(super) me: String,
     /// The device's To (homeline's URI and tag).
-    them: String,
+    pub(super) them: String,
     /// Where in-dialog requests go: homeline's Contact.
-    uri: String,
-    host: String,
-    cseq: u32,
+    pub(super) uri: String,
+    pub(super) host: String,
+    pub(super) cseq: u32,
 }
 
 impl Peer {
-    fn request(&mut self, method: &str, extra: &str, body: Option<(&str, &str)>) -> Request {
+    pub(super) fn request(
+        &mut self,
+        method: &str,
+        extra: &str,
+        body: Option<(&str, &str)>,
+    ) -> Request {
         self.cseq += 1;
         let (ct, body) = match body {
             Some((ct, b)) => (format!("Content-Type: {ct}\r\n"), b.to_string()),
@@ -58,7 +63,7 @@ impl Peer {
     }
 
     /// The ACK for our INVITE with CSeq `cseq`, carrying `body` if any.
-    fn ack(&self, cseq: u32, body: Option<&str>) -> Request {
+    pub(super) fn ack(&self, cseq: u32, body: Option<&str>) -> Request {
         let (ct, body) = match body {
             Some(b) => (
                 "Content-Type: application/sdp\r\n".to_string(),
@@ -79,7 +84,7 @@ impl Peer {
     }
 }
 
-fn sdp_reply(req: &Request, status: u16, tag: &str, sdp: &str) -> Response {
+pub(super) fn sdp_reply(req: &Request, status: u16, tag: &str, sdp: &str) -> Response {
     let contact = if tag == "carol" {
         "<sip:2003@192.168.1.40>"
     } else {
@@ -89,7 +94,7 @@ fn sdp_reply(req: &Request, status: u16, tag: &str, sdp: &str) -> Response {
         .with_body("application/sdp", bytes::Bytes::from(sdp.to_string()))
 }
 
-fn response_to(sent: &[(Path, Message)], p: Path, status: u16) -> Response {
+pub(super) fn response_to(sent: &[(Path, Message)], p: Path, status: u16) -> Response {
     sent.iter()
         .find_map(|(to, m)| match m {
             Message::Response(r) if *to == p && r.status.as_u16() == status => Some(r.clone()),
@@ -98,11 +103,11 @@ fn response_to(sent: &[(Path, Message)], p: Path, status: u16) -> Response {
         .unwrap_or_else(|| panic!("no {status} to {p:?} in {sent:#?}"))
 }
 
-fn text(m: &impl ToBytes) -> String {
+pub(super) fn text(m: &impl ToBytes) -> String {
     String::from_utf8(m.bytes()).unwrap()
 }
 
-trait ToBytes {
+pub(super) trait ToBytes {
     fn bytes(&self) -> Vec<u8>;
 }
 impl ToBytes for Request {
@@ -117,9 +122,9 @@ impl ToBytes for Response {
 }
 
 /// A call set up through the rig: caller (remote) and callee (office) dialogs.
-struct Up {
-    a: Peer,
-    b: Peer,
+pub(super) struct Up {
+    pub(super) a: Peer,
+    pub(super) b: Peer,
 }
 
 /// INVITE (with `extra` headers) → 200 with `answer_extra` → ACK.
@@ -167,7 +172,7 @@ fn establish_with(rig: &mut Rig, extra: &str, answer_extra: &[(&str, &str)]) -> 
     }
 }
 
-fn establish(rig: &mut Rig) -> Up {
+pub(super) fn establish(rig: &mut Rig) -> Up {
     establish_with(rig, "", &[])
 }
 
@@ -772,7 +777,7 @@ fn transfer_requested(rig: &mut Rig) -> crate::b2bua::CallRef {
         .expect("TransferRequested")
 }
 
-const TARGET_SDP: &str = "v=0\r\no=carol 3 3 IN IP4 192.168.1.40\r\ns=-\r\nc=IN IP4 192.168.1.40\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+pub(super) const TARGET_SDP: &str = "v=0\r\no=carol 3 3 IN IP4 192.168.1.40\r\ns=-\r\nc=IN IP4 192.168.1.40\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 #[test]
 fn rfc3515_blind_transfer_to_target_that_answers() {
