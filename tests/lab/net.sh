@@ -6,12 +6,14 @@
 #   hl-home  phone 10.0.0.20 ---- 10.0.0.1 | 198.51.100.20 --+-- br-a 198.51.100.1/24     203.0.113.10 | 192.168.1.1 --+-- hl-office      homeline 192.168.1.10
 #   hl-home2 phone 10.0.1.20 ---- 10.0.1.1 | 198.51.100.21 --+   STUN 198.51.100.10:3478   (MASQUERADE + the rules  +-- hl-officephone phone    192.168.1.20
 #                 (hl-homer2)                                    br-b 203.0.113.1/24 ----   `homeline router-rules` prints)
-#                                                                (STUN's RFC 5780 second address 198.51.100.11)
+#                                                                (STUN's RFC 5780 second address 198.51.100.11;
+#                                                                 `homeline stun-server` 198.51.100.12, second 198.51.100.13)
 #
 # Usage as a script (or `source` it and call the functions):
 #   tests/lab/net.sh up [NAT]          build everything (NAT of both home routers: prc | full | symmetric; default prc)
 #   tests/lab/net.sh nat ROUTER NAT    switch hl-homer or hl-homer2 to another NAT type
 #   tests/lab/net.sh forward HOMELINE CONFIG   load `HOMELINE --config CONFIG router-rules ... --format iptables` into hl-officer
+#   tests/lab/net.sh office-nat NAT    the office router's NAT toward homeline (see lab_office_nat; default prc)
 #   tests/lab/net.sh down              remove every namespace of the lab (also the stale ones of a killed run)
 #   tests/lab/net.sh check             exit 0 when namespaces can be created here (root, ip netns, iptables)
 #
@@ -153,12 +155,74 @@ lab_up() {
     done
     lab_ns hl-officer sysctl -q -w net.ipv4.ip_forward=1
     lab_no_bridge_nf hl-officer
-    # Outbound NAT; inbound only for existing flows and what the port forwards accept.
-    lab_ns hl-officer iptables -t nat -A POSTROUTING -o "$LAB_OFFICE_WAN" -j MASQUERADE
+    # Outbound NAT; inbound only for existing flows and what the port forwards accept. The NAT
+    # behaviour lives in chains of its own (lab_office_nat replaces their rules).
+    local t c
+    for t in nat:hl-snat nat:hl-dnat filter:hl-out filter:hl-in mangle:hl-sent; do
+        lab_ns hl-officer iptables -t "${t%%:*}" -N "${t#*:}"
+    done
+    lab_ns hl-officer iptables -t nat -A POSTROUTING -o "$LAB_OFFICE_WAN" -j hl-snat
+    lab_ns hl-officer iptables -t mangle -A POSTROUTING -o "$LAB_OFFICE_WAN" -j hl-sent
     lab_ns hl-officer iptables -P FORWARD DROP
+    lab_ns hl-officer iptables -A FORWARD -i br-lan -o "$LAB_OFFICE_WAN" -j hl-out
     lab_ns hl-officer iptables -A FORWARD -i br-lan -o "$LAB_OFFICE_WAN" -j ACCEPT
     lab_ns hl-officer iptables -A FORWARD -i br-lan -o br-lan -j ACCEPT
     lab_ns hl-officer iptables -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+    lab_ns hl-officer iptables -A FORWARD -i "$LAB_OFFICE_WAN" -j hl-in
+    lab_office_nat prc
+    # homeline's own STUN server (`homeline stun-server`, RFC 5780) listens here, beside coturn.
+    for c in 198.51.100.12 198.51.100.13; do lab_ns hl-inet ip addr add "$c/24" dev br-a; done
+}
+
+# lab_office_nat prc|restricted|full|symmetric|outfilter|blocked: the office router's NAT
+# behaviour toward homeline (192.168.1.10). Every variant keeps the port forwards of
+# `lab_forward`, which match first. Linux's MASQUERADE keeps the source port when it can, so a
+# socket gets one public port whatever the destination (endpoint-independent mapping, RFC
+# 4787) unless --random-fully asks for a new port per connection; its filtering comes from
+# conntrack: only the address and port a packet went to may answer. The variants:
+#   prc         MASQUERADE: port-restricted cone (endpoint-independent mapping, address- and
+#               port-dependent filtering)
+#   restricted  MASQUERADE, and a new inbound UDP flow is forwarded to homeline when homeline
+#               has sent to its source IP before (xt_recent remembers every destination IP):
+#               restricted cone (address-dependent filtering). The memory is per host, not per
+#               socket: the same for a router with one host behind it.
+#   full        MASQUERADE, and every new inbound UDP flow is forwarded to homeline on the same
+#               port: full cone for homeline, what a router's "exposed host" setting with a
+#               port-keeping NAT gives. Linux has no per-mapping full cone in the mainline
+#               kernel, so with more hosts behind it this would not be one.
+#   symmetric   MASQUERADE --random-fully: a new random public port per destination
+#   outfilter   prc, and outbound UDP to 198.51.100.13 (the STUN server's second address)
+#               dropped: an outbound filter that a NAT test cannot tell from a symmetric NAT
+#   blocked     prc, and outbound UDP to the STUN ports dropped: UDP blocked
+lab_office_nat() {
+    local kind=$1 r=hl-officer pbx=192.168.1.10 t
+    for t in nat:hl-snat nat:hl-dnat filter:hl-out filter:hl-in mangle:hl-sent; do
+        lab_ns "$r" iptables -t "${t%%:*}" -F "${t#*:}"
+    done
+    # hl-dnat last in PREROUTING: the port forwards (appended later by lab_forward) come first.
+    lab_ns "$r" iptables -t nat -D PREROUTING -i "$LAB_OFFICE_WAN" -j hl-dnat 2>/dev/null || true
+    lab_ns "$r" iptables -t nat -A PREROUTING -i "$LAB_OFFICE_WAN" -j hl-dnat
+    case $kind in
+        prc | outfilter | blocked | restricted | full)
+            lab_ns "$r" iptables -t nat -A hl-snat -j MASQUERADE ;;
+        symmetric) lab_ns "$r" iptables -t nat -A hl-snat -j MASQUERADE --random-fully ;;
+        *) echo "lab_office_nat: unknown NAT type $kind" >&2; return 2 ;;
+    esac
+    case $kind in
+        restricted)
+            lab_ns "$r" iptables -t mangle -A hl-sent -s "$pbx" -m recent --name hl-sent --rdest --set
+            lab_ns "$r" iptables -t nat -A hl-dnat -p udp -m recent --name hl-sent --rsource --rcheck \
+                -j DNAT --to-destination "$pbx"
+            lab_ns "$r" iptables -A hl-in -p udp -d "$pbx" -m conntrack --ctstate DNAT \
+                -m recent --name hl-sent --rsource --rcheck -j ACCEPT
+            ;;
+        full)
+            lab_ns "$r" iptables -t nat -A hl-dnat -p udp -j DNAT --to-destination "$pbx"
+            lab_ns "$r" iptables -A hl-in -p udp -d "$pbx" -m conntrack --ctstate DNAT -j ACCEPT
+            ;;
+        outfilter) lab_ns "$r" iptables -A hl-out -p udp -d 198.51.100.13 -j DROP ;;
+        blocked) lab_ns "$r" iptables -A hl-out -p udp --dport 3478:3479 -j DROP ;;
+    esac
 }
 
 # lab_forward HOMELINE_BINARY CONFIG: the port forwards exactly as homeline prints them.
@@ -177,7 +241,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
         down) lab_down ;;
         nat) lab_nat "$@" ;;
         forward) lab_forward "$@" ;;
+        office-nat) lab_office_nat "$@" ;;
         check) lab_check ;;
-        *) sed -n '2,25p' "$0"; exit 2 ;;
+        *) sed -n '2,27p' "$0"; exit 2 ;;
     esac
 fi

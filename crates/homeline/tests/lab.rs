@@ -10,8 +10,9 @@
 //!                        (and 198.51.100.11:3479, RFC 5780)
 //! ```
 //!
-//! Needs root, iproute2, iptables, baresip-core, coturn and tcpdump; without the rights or
-//! tools to create namespaces every test prints `SKIP` and passes. The tests share one set of
+//! Needs root, iproute2, iptables, baresip-core, coturn and tshark; without the rights or
+//! tools to create namespaces every test prints `SKIP` and passes (tshark missing where the
+//! lab can be built is a failure: `.ci/run` installs it). The tests share one set of
 //! namespace names, so they take a lock (in this process and across processes) and build the
 //! lab afresh each time; `tests/lab/net.sh down` removes a killed run's leftovers.
 //!
@@ -22,8 +23,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Mutex, MutexGuard};
@@ -133,7 +134,43 @@ struct Lab {
     /// Every log line read so far.
     seen: Vec<String>,
     stun: Option<Child>,
+    /// `homeline stun-server` on the Internet, RFC 5780 ([`OWN_STUN`], [`OWN_STUN_OTHER`]).
+    own_stun: Child,
     _lock: LabLock,
+}
+
+/// homeline's own STUN server on the lab's Internet (`homeline stun-server`), beside coturn's.
+const OWN_STUN: &str = "198.51.100.12:3478";
+/// Its second address (another IP and port): RFC 5780 CHANGE-REQUEST and OTHER-ADDRESS.
+const OWN_STUN_OTHER: &str = "198.51.100.13:3479";
+
+/// Starts `homeline stun-server` in hl-inet and waits until its four sockets listen.
+fn own_stun_server() -> Child {
+    let mut child = in_ns("hl-inet", BIN)
+        .args([
+            "stun-server",
+            "--listen",
+            OWN_STUN,
+            "--alternate",
+            OWN_STUN_OTHER,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut said = String::new();
+    while said.matches("listening on udp").count() < 4 {
+        let n = out.read_line(&mut said).unwrap();
+        assert!(
+            n > 0,
+            "homeline stun-server in hl-inet did not start: {said}"
+        );
+    }
+    // Its stdout stays drained so a late line never blocks it.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    child
 }
 
 impl Lab {
@@ -146,7 +183,14 @@ impl Lab {
     /// Like [`Lab::up`], with `media` added to the `[media]` section (where the fixed public
     /// address goes) and `extra` (more sections) at the end of homeline's configuration.
     fn up_with(test: &str, nat: &str, media: &str, extra: &str) -> Option<Lab> {
-        let missing: Vec<&str> = ["ip", "iptables", "baresip", "flock", "tcpdump"]
+        Self::build(test, nat, "prc", media, extra)
+    }
+
+    /// The whole lab: home routers doing `nat`, the office router doing `office_nat` toward
+    /// homeline (`net.sh office-nat`: `prc`, `restricted`, `full`, `symmetric`, `outfilter`,
+    /// `blocked`), and `media` and `extra` in homeline's configuration as in [`Lab::up_with`].
+    fn build(test: &str, nat: &str, office_nat: &str, media: &str, extra: &str) -> Option<Lab> {
+        let missing: Vec<&str> = ["ip", "iptables", "baresip", "flock"]
             .into_iter()
             .filter(|t| !have(t))
             .collect();
@@ -182,6 +226,9 @@ impl Lab {
         // The office router forwards what homeline says it must.
         net(&["forward", BIN, config.to_str().unwrap()])
             .unwrap_or_else(|e| panic!("router-rules into hl-officer: {e}"));
+        // After the forwards: its catch-all rules (full cone) must not shadow them.
+        net(&["office-nat", office_nat])
+            .unwrap_or_else(|e| panic!("net.sh office-nat {office_nat}: {e}"));
         for (n, sbc) in [("2001", "on"), ("2002", "on"), ("2010", "off")] {
             common::cli(
                 &data.0,
@@ -210,6 +257,7 @@ impl Lab {
                 .spawn()
                 .unwrap()
         });
+        let own_stun = own_stun_server();
         let mut server = in_ns("hl-office", BIN)
             .arg("--data")
             .arg(&data.0)
@@ -236,6 +284,7 @@ impl Lab {
             log,
             seen: Vec::new(),
             stun,
+            own_stun,
             _lock: lock,
         };
         lab.wait_log("homeline ready", Duration::from_secs(20));
@@ -331,7 +380,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let _ = self.server.kill();
         let _ = self.server.wait();
-        if let Some(s) = self.stun.as_mut() {
+        for s in self.stun.iter_mut().chain([&mut self.own_stun]) {
             let _ = s.kill();
             let _ = s.wait();
         }
@@ -578,6 +627,202 @@ fn lab_public_address_learned_by_stun_and_followed_when_it_changes() {
     }
 }
 
+/// What the NAT probe must say for one office-router variant (`net.sh office-nat`).
+struct NatCase {
+    office_nat: &'static str,
+    /// The classic name (`NAT type:` of `homeline nat detect`, `nat.kind` in status).
+    kind: &'static str,
+    /// Device@Home in status: supported, unsupported, unknown.
+    verdict: &'static str,
+    /// Lines `homeline nat detect` must print besides the NAT type.
+    says: &'static [&'static str],
+}
+
+const NAT_CASES: &[NatCase] = &[
+    NatCase {
+        office_nat: "full",
+        kind: "full cone",
+        verdict: "supported",
+        says: &[
+            "mapping:         endpoint-independent",
+            "filtering:       endpoint-independent",
+            "Device@Home:     supported",
+        ],
+    },
+    NatCase {
+        office_nat: "restricted",
+        kind: "restricted cone",
+        verdict: "supported",
+        says: &[
+            "mapping:         endpoint-independent",
+            "filtering:       address-dependent",
+        ],
+    },
+    NatCase {
+        office_nat: "prc",
+        kind: "port-restricted cone",
+        verdict: "supported",
+        says: &[
+            "mapping:         endpoint-independent",
+            "filtering:       address- and port-dependent",
+        ],
+    },
+    NatCase {
+        office_nat: "symmetric",
+        kind: "symmetric",
+        verdict: "unsupported",
+        says: &[
+            "mapping:         address- and port-dependent",
+            "Device@Home:     NOT supported",
+            "fix:             change the office router's NAT to endpoint-independent mapping",
+            "forward the relay port range 1:1",
+        ],
+    },
+    NatCase {
+        office_nat: "outfilter",
+        kind: "cannot tell",
+        verdict: "unknown",
+        says: &[
+            "198.51.100.13:3478 never answered although the first address did: a symmetric NAT \
+             and an outbound filter on the router look alike",
+            "Device@Home:     cannot tell yet",
+        ],
+    },
+    NatCase {
+        office_nat: "blocked",
+        kind: "UDP blocked",
+        verdict: "unsupported",
+        says: &["public address:  unknown", "Device@Home:     NOT supported"],
+    },
+];
+
+/// `homeline nat detect` against homeline's own RFC 5780 STUN server, run in namespace `ns`.
+fn nat_detect(ns: &str) -> String {
+    let out = in_ns(ns, BIN)
+        .args(["nat", "detect", "--server", OWN_STUN])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "homeline nat detect in {ns} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Scenario 5 (RFC 5780 §4.3, §4.4 in the brief's network): the office router is built as each
+/// kind of NAT (tests/lab/net.sh `lab_office_nat`: full cone, restricted cone, port-restricted
+/// cone, symmetric with `--random-fully`, an outbound filter, UDP blocked), and both
+/// `homeline nat detect` in the office LAN and the running server's status name it, against
+/// homeline's own STUN server with two addresses on the Internet. The symmetric router is
+/// reported unsupported with the fix; the outbound filter is not passed off as a symmetric
+/// NAT; the public address learned is the office router's. "Open" is the router itself, which
+/// has the public address (no host behind a NAT can be open).
+///
+/// A restricted-cone router cannot be built per socket with iptables: xt_recent remembers the
+/// destination IPs of the whole host, so the list is cleared before the command-line probe
+/// (the server's own probe and STUN refreshes would otherwise have opened it).
+#[test]
+fn rfc5780_lab_nat_type_of_each_office_router_variant() {
+    let mut ran = 0;
+    for case in NAT_CASES {
+        let name = format!("nat-{}", case.office_nat);
+        let Some(mut lab) = Lab::build(
+            &name,
+            "prc",
+            case.office_nat,
+            "",
+            &format!("[nat]\nstun_servers = [\"{OWN_STUN}\"]\nrefresh_secs = 30\n"),
+        ) else {
+            return;
+        };
+        ran += 1;
+        // The server's own probe, at start: status.
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let status = loop {
+            let status: serde_json::Value = serde_json::from_str(&lab.status()).unwrap();
+            let p = &status["public_address"];
+            if p["nat"].is_object() && (case.office_nat == "blocked" || p["address"].is_string()) {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: no NAT type or public address in status: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let p = &status["public_address"];
+        assert_eq!(p["nat"]["kind"], case.kind, "{name}: {status}");
+        assert_eq!(p["nat"]["verdict"], case.verdict, "{name}: {status}");
+        if case.office_nat == "blocked" {
+            assert!(p["address"].is_null(), "{name}: {status}");
+            assert!(p["last_error"].is_string(), "{name}: {status}");
+        } else {
+            assert_eq!(p["address"], "203.0.113.10", "{name}: {status}");
+            assert_eq!(p["source"], "stun", "{name}: {status}");
+        }
+        if case.office_nat == "symmetric" {
+            let fix = p["nat"]["fix"].as_str().unwrap_or_default();
+            assert!(fix.contains("endpoint-independent mapping"), "{status}");
+            lab.wait_log(
+                "the office NAT does not support Device@Home",
+                Duration::from_secs(5),
+            );
+        }
+
+        // The command line, from homeline's host in the office LAN.
+        if case.office_nat == "restricted" {
+            let ok = in_ns("hl-officer", "sh")
+                .args(["-c", "echo / > /proc/net/xt_recent/hl-sent"])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "clearing hl-officer's xt_recent list hl-sent");
+        }
+        let text = nat_detect("hl-office");
+        eprintln!("{name}: homeline nat detect:\n{text}");
+        assert!(
+            text.contains(&format!("NAT type:        {}\n", case.kind)),
+            "{name}: want NAT type {:?}:\n{text}",
+            case.kind
+        );
+        for want in case.says {
+            assert!(text.contains(want), "{name}: want {want:?}:\n{text}");
+        }
+        if case.office_nat != "blocked" {
+            assert!(
+                text.contains("public address:  203.0.113.10:"),
+                "{name}: the public address should be the office router's:\n{text}"
+            );
+        }
+        if case.office_nat == "prc" {
+            // The plain mapping, and the router itself: no NAT in front of it.
+            let out = in_ns("hl-office", BIN)
+                .args(["nat", "mapped", "--server", OWN_STUN])
+                .output()
+                .unwrap();
+            let mapped = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                mapped.contains(" -> 203.0.113.10:") && mapped.contains("192.168.1.10:"),
+                "nat mapped: {mapped}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let open = nat_detect("hl-officer");
+            eprintln!("the office router itself: homeline nat detect:\n{open}");
+            for want in [
+                "NAT type:        open (no NAT)\n",
+                "public address:  203.0.113.10:",
+                "filtering:       endpoint-independent",
+                "Device@Home:     supported",
+            ] {
+                assert!(open.contains(want), "open: want {want:?}:\n{open}");
+            }
+        }
+    }
+    assert_eq!(ran, NAT_CASES.len());
+}
+
 /// The number of `"key":N` after `anchor` in a JSON text.
 fn json_u64_after(json: &str, anchor: &str, key: &str) -> u64 {
     let rest = &json[json
@@ -612,32 +857,42 @@ fn lab_two_home_phones_behind_two_nats_talk_through_the_relay() {
     assert_relayed_at(&home2.received_media(), "203.0.113.10", "second home phone");
 }
 
-/// Scenario 3: a capture on the Internet segment while home phones register and call (home to
-/// office, office to home, home to home) shows no private address outside the NATs, and
-/// nothing homeline sends to the Internet names a private address other than the receiving
-/// phone's own (which RFC 3261 makes it echo: its Via, its registered Contact as Request-URI).
+/// Scenario 3: a tshark capture on the Internet segment while home phones register and call
+/// (home to office, office to home, home to home) shows no private address (RFC 1918, RFC 6598,
+/// link-local, ULA, loopback) outside the NATs, in the IP header or in any SIP header or SDP
+/// line as tshark's SIP and SDP dissectors read them; the one exception is what homeline must
+/// echo to a phone of that phone's own addresses (RFC 3261: its Via in responses, its
+/// registered Contact as Request-URI), which never names the office.
+///
+/// tshark is required (`.ci/run` installs it): without it the test fails rather than skip.
 #[test]
 fn lab_no_private_address_crosses_the_internet() {
     let Some(lab) = Lab::up("capture", "prc") else {
         return;
     };
-    let pcap = lab.data.0.join("inet.pcap");
-    let mut dump = in_ns("hl-inet", "tcpdump")
-        .args(["-i", "any", "-n", "-U", "-s", "0", "-w"])
+    assert!(
+        have("tshark"),
+        "tshark is missing: the capture on the lab's Internet needs it \
+         (Debian package tshark; .ci/run installs it)"
+    );
+    let pcap = lab.data.0.join("inet.pcapng");
+    // tshark hands the capture to dumpcap, which needs to write the file as root.
+    let mut dump = in_ns("hl-inet", "tshark")
+        .args(["-i", "any", "-n", "-q", "-f", "udp or tcp", "-w"])
         .arg(&pcap)
-        .arg("udp or tcp")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // tcpdump says "listening on any" once it captures.
+    // It says "Capturing on 'any'" once it captures.
     let mut said = String::new();
     let mut err = BufReader::new(dump.stderr.take().unwrap());
-    while !said.contains("listening") {
+    while !said.contains("Capturing on") {
         let n = err.read_line(&mut said).unwrap();
-        assert!(n > 0, "tcpdump in hl-inet did not start: {said}");
+        assert!(n > 0, "tshark in hl-inet did not start: {said}");
     }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
 
     let mut home = lab.home();
     let mut home2 = lab.home2();
@@ -646,69 +901,75 @@ fn lab_no_private_address_crosses_the_internet() {
     call_and_hang_up(&mut office, &mut home2);
     call_and_hang_up(&mut home2, &mut home);
     std::thread::sleep(Duration::from_millis(500));
-    // SIGTERM would be nicer; -U writes every packet at once, so a kill loses nothing.
-    let _ = dump.kill();
+    // SIGINT: tshark stops dumpcap, which writes out what it holds.
+    let ok = Command::new("kill")
+        .args(["-INT", &dump.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -INT tshark");
     let _ = dump.wait();
 
-    let mut bytes = Vec::new();
-    std::fs::File::open(&pcap)
-        .unwrap()
-        .read_to_end(&mut bytes)
-        .unwrap();
-    let packets = pcap_udp_tcp(&bytes);
-    let sip: Vec<&Packet> = packets.iter().filter(|p| is_sip(&p.payload)).collect();
-    assert!(sip.len() > 10, "only {} SIP packets captured", sip.len());
+    let packets = tshark_sip(&pcap);
+    let sip: Vec<&SipPacket> = packets.iter().filter(|p| !p.sip.is_empty()).collect();
+    assert!(sip.len() > 10, "only {} SIP packets dissected", sip.len());
+    let sdp = sip
+        .iter()
+        .filter(|p| p.sip.iter().any(|(f, _)| f.starts_with("sdp.")))
+        .count();
+    assert!(sdp >= 6, "only {sdp} SIP messages with SDP dissected");
 
     let mut problems = Vec::new();
     for p in &packets {
-        for a in [p.src.0, p.dst.0] {
+        for a in [p.src, p.dst] {
             if is_private(a) {
                 problems.push(format!(
-                    "packet {}:{} -> {}:{} has a private IP address on the Internet",
-                    p.src.0, p.src.1, p.dst.0, p.dst.1
+                    "frame {}: {} -> {}: a private IP address on the Internet",
+                    p.frame, p.src, p.dst
                 ));
             }
         }
     }
-    let office_ip = Ipv4Addr::new(203, 0, 113, 10);
+    let office_ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10));
     let mut own_private = 0;
     // The first message with a leak, whole, for the failure output.
     let mut example = String::new();
     for p in &sip {
-        let text = String::from_utf8_lossy(&p.payload);
-        let first_line = text.lines().next().unwrap_or_default().to_string();
         // What the receiving phone itself sent us from behind its NAT: its own addresses.
-        let phone_own: Vec<Ipv4Addr> = sip
+        let phone_own: Vec<IpAddr> = sip
             .iter()
-            .filter(|q| q.src.0 == p.dst.0 && q.dst.0 == office_ip)
-            .flat_map(|q| ipv4s(&String::from_utf8_lossy(&q.payload)))
+            .filter(|q| q.src == p.dst && q.dst == office_ip)
+            .flat_map(|q| q.sip.iter().flat_map(|(_, v)| ips(v)))
             .filter(|a| is_private(*a))
             .collect();
-        for line in text.lines() {
-            for a in ipv4s(line).into_iter().filter(|a| is_private(*a)) {
-                if p.src.0 != office_ip {
+        for (field, value) in &p.sip {
+            for a in ips(value).into_iter().filter(|a| is_private(*a)) {
+                if p.src != office_ip {
                     own_private += 1; // the phone's own message: no SIP ALG at home, as the brief wants
                 } else if !phone_own.contains(&a) {
                     problems.push(format!(
-                        "homeline -> {}:{} \"{first_line}\": {:?}",
-                        p.dst.0,
-                        p.dst.1,
-                        line.trim_end()
+                        "frame {}: homeline -> {}: {field} {value:?}",
+                        p.frame, p.dst
                     ));
                     if example.is_empty() {
-                        example = text.replace('\r', "");
+                        example = p
+                            .sip
+                            .iter()
+                            .map(|(f, v)| format!("{f}: {v}"))
+                            .collect::<Vec<_>>()
+                            .join("\n");
                     }
                 }
             }
         }
     }
     eprintln!(
-        "capture: {} packets, {} SIP; {own_private} private addresses in the phones' own messages",
+        "tshark: {} packets, {} SIP ({sdp} with SDP); {own_private} private addresses in the phones' own messages",
         packets.len(),
         sip.len()
     );
     problems.dedup();
-    let kept = std::env::temp_dir().join("homeline-lab-inet.pcap");
+    let kept = std::env::temp_dir().join("homeline-lab-inet.pcapng");
     if !problems.is_empty() {
         let _ = std::fs::copy(&pcap, &kept); // the data folder goes with the lab
     }
@@ -780,87 +1041,151 @@ fn call_and_hang_up(a: &mut Phone, b: &mut Phone) {
     b.wait_closed();
 }
 
-/// A UDP or TCP packet of a capture.
-struct Packet {
-    src: (Ipv4Addr, u16),
-    dst: (Ipv4Addr, u16),
-    payload: Vec<u8>,
+/// One IP packet of a capture as tshark dissects it.
+struct SipPacket {
+    frame: u64,
+    src: IpAddr,
+    dst: IpAddr,
+    /// (field, value) of every SIP header and SDP line tshark found; empty when not SIP.
+    sip: Vec<(String, String)>,
 }
 
-/// UDP and TCP over IPv4 in a pcap file (link types Ethernet, Linux cooked v1 and v2).
-fn pcap_udp_tcp(b: &[u8]) -> Vec<Packet> {
-    assert!(b.len() >= 24, "pcap file too short");
-    let le = match &b[..4] {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        m => panic!("not a pcap file: magic {m:?}"),
+/// The SIP and SDP fields tshark reads: the start line, every header (`sip.msg_hdr` holds the
+/// whole header block, so no header escapes), and every SDP line naming an address.
+const TSHARK_FIELDS: &[&str] = &[
+    "sip.Request-Line",
+    "sip.Status-Line",
+    "sip.msg_hdr",
+    "sdp.owner",
+    "sdp.connection_info",
+    "sdp.media",
+    "sdp.media_attr",
+];
+
+/// Every IPv4/IPv6 packet of `pcap` with its SIP and SDP fields (`tshark -T json -e ...`).
+/// SIP over UDP and TCP port 5060 is dissected by tshark's default port table.
+fn tshark_sip(pcap: &Path) -> Vec<SipPacket> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(pcap).args(["-n", "-T", "json"]);
+    for f in ["frame.number", "ip.src", "ip.dst", "ipv6.src", "ipv6.dst"]
+        .iter()
+        .chain(TSHARK_FIELDS)
+    {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "tshark -r {pcap:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("tshark -T json output: {e}"));
+    let values = |layers: &serde_json::Value, f: &str| -> Vec<String> {
+        layers[f]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let u32_at = |i: usize| {
-        let a = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    let link = u32_at(20);
-    let mut out = Vec::new();
-    let mut i = 24;
-    while i + 16 <= b.len() {
-        let caplen = u32_at(i + 8) as usize;
-        let frame = &b[i + 16..(i + 16 + caplen).min(b.len())];
-        i += 16 + caplen;
-        let (proto, ip) = match link {
-            1 if frame.len() >= 14 => (u16::from_be_bytes([frame[12], frame[13]]), &frame[14..]),
-            113 if frame.len() >= 16 => (u16::from_be_bytes([frame[14], frame[15]]), &frame[16..]),
-            276 if frame.len() >= 20 => (u16::from_be_bytes([frame[0], frame[1]]), &frame[20..]),
-            1 | 113 | 276 => continue,
-            other => panic!("pcap link type {other} not handled"),
+    let mut packets = Vec::new();
+    for p in json.as_array().expect("tshark -T json: an array") {
+        let layers = &p["_source"]["layers"];
+        let first_ip = |a: &str, b: &str| {
+            values(layers, a)
+                .into_iter()
+                .chain(values(layers, b))
+                .next()
+                .and_then(|v| v.parse::<IpAddr>().ok())
         };
-        if proto != 0x0800 || ip.len() < 20 || ip[0] >> 4 != 4 {
+        let (Some(src), Some(dst)) = (
+            first_ip("ip.src", "ipv6.src"),
+            first_ip("ip.dst", "ipv6.dst"),
+        ) else {
             continue;
-        }
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]])).min(ip.len());
-        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        if total < ihl + 8 {
-            continue;
-        }
-        let l4 = &ip[ihl..total];
-        let sport = u16::from_be_bytes([l4[0], l4[1]]);
-        let dport = u16::from_be_bytes([l4[2], l4[3]]);
-        let payload = match ip[9] {
-            17 => &l4[8..],
-            6 if l4.len() >= 20 => {
-                let off = usize::from(l4[12] >> 4) * 4;
-                &l4[off.min(l4.len())..]
-            }
-            _ => continue,
         };
-        out.push(Packet {
-            src: (src, sport),
-            dst: (dst, dport),
-            payload: payload.to_vec(),
+        let frame = values(layers, "frame.number")
+            .first()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default();
+        let sip = TSHARK_FIELDS
+            .iter()
+            .flat_map(|f| values(layers, f).into_iter().map(|v| (f.to_string(), v)))
+            .collect();
+        packets.push(SipPacket {
+            frame,
+            src,
+            dst,
+            sip,
         });
     }
-    out
+    packets
 }
 
-fn is_sip(payload: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&payload[..payload.len().min(200)]);
-    let first = head.lines().next().unwrap_or_default();
-    first.starts_with("SIP/2.0 ") || first.ends_with(" SIP/2.0")
+/// Addresses that must not cross the Internet: RFC 1918, RFC 6598 (100.64/10), link-local,
+/// loopback; IPv6 ULA (fc00::/7), link-local (fe80::/10), loopback.
+fn is_private(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || (a == 100 && (64..128).contains(&b))
+                || v4.is_link_local()
+                || v4.is_loopback()
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
 }
 
-/// 10/8, 172.16/12, 192.168/16.
-fn is_private(a: Ipv4Addr) -> bool {
-    a.is_private()
-}
-
-/// Every dotted-quad IPv4 address in `text`.
-fn ipv4s(text: &str) -> Vec<Ipv4Addr> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .filter_map(|w| w.trim_matches('.').parse().ok())
+/// Every IPv4 (dotted quad) and IPv6 (bracketed or bare, with at least two colons) address
+/// in `text`.
+fn ips(text: &str) -> Vec<IpAddr> {
+    text.split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
+        .flat_map(|w| {
+            let w = w.trim_matches(|c| c == '.' || c == ':');
+            // host:port for IPv4; IPv6 parses whole.
+            [
+                w.parse::<IpAddr>().ok(),
+                w.split(':').next().and_then(|h| h.parse().ok()),
+            ]
+        })
+        .flatten()
+        .collect::<std::collections::BTreeSet<IpAddr>>()
+        .into_iter()
         .collect()
+}
+
+#[test]
+fn lab_private_address_ranges_and_their_extraction() {
+    for a in [
+        "10.0.0.20",
+        "192.168.1.10",
+        "172.31.0.1",
+        "100.64.0.1",
+        "169.254.1.1",
+        "fd00::1",
+        "fe80::1",
+    ] {
+        assert!(is_private(a.parse().unwrap()), "{a}");
+    }
+    for a in [
+        "203.0.113.10",
+        "198.51.100.20",
+        "100.128.0.1",
+        "2001:db8::1",
+    ] {
+        assert!(!is_private(a.parse().unwrap()), "{a}");
+    }
+    let found = ips("Via: SIP/2.0/UDP 10.0.0.20:5060;received=198.51.100.20;rport=5060\r\nContact: <sip:2001@[fd00::5]:5060>\r\nc=IN IP4 100.64.1.2");
+    let want: Vec<IpAddr> = ["10.0.0.20", "100.64.1.2", "198.51.100.20", "fd00::5"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert_eq!(found, want);
 }

@@ -574,6 +574,64 @@ fn serve_without_a_stun_answer_shows_the_error_and_refuses_remote_calls() {
     assert!(log.contains("public address not learned"), "{log}");
 }
 
+/// While the public address is still being learned, the keepalives to a phone at home must
+/// not name the external listener's own (in an office: private) address, as an OPTIONS' Via
+/// and From would: homeline sends the CRLF ping instead, which keeps the home NAT's mapping
+/// open all the same (the brief: no private address on the external zone).
+#[test]
+fn keepalives_name_no_listener_address_while_the_public_one_is_unknown() {
+    let silent = free_port_pair();
+    let data = common::TempDir::new("serve-stun-keepalive");
+    common::cli(
+        &data.0,
+        &[
+            "station",
+            "add",
+            "2001",
+            "--password",
+            common::baresip::PW,
+            "--sbc",
+            "on",
+        ],
+    );
+    let internal: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let external: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _server = common::Server::start_configured(
+        &data.0,
+        internal,
+        external,
+        "keepalive_interval = 1\n",
+        &format!("[nat]\nstun_servers = [\"127.0.0.1:{silent}\"]\n"),
+    );
+    let mut home = common::Ua::new(external);
+    let ok = home.register_with_digest(
+        "2001",
+        common::baresip::PW,
+        Some(&format!("<sip:2001@{}>", home.local())),
+        Some(300),
+    );
+    assert_eq!(ok.status.as_u16(), 200);
+    let mut pings = 0;
+    let mut buf = [0u8; 65536];
+    let until = Instant::now() + Duration::from_millis(3500);
+    while Instant::now() < until {
+        let Ok((n, _)) = home.sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let got = String::from_utf8_lossy(&buf[..n]);
+        assert_eq!(
+            got, "\r\n\r\n",
+            "only CRLF pings while no public address is known, got:\n{got}"
+        );
+        pings += 1;
+    }
+    assert!(pings >= 2, "{pings} keepalives in 3.5 s at a 1 s interval");
+}
+
 #[test]
 fn serve_takes_its_public_address_from_a_dyndns_name() {
     let data = common::TempDir::new("serve-dns");

@@ -996,7 +996,17 @@ impl Core {
                 let Ok(uri) = sip::Uri::parse(&binding.contact) else {
                     return;
                 };
-                let advertised = self.calls.config().advertised(&p.path);
+                let Some(advertised) = self.calls.config().advertised_known(&p.path) else {
+                    // The public address is still being learned: an OPTIONS would have to name
+                    // the office's private address in Via and From. The CRLF ping keeps the
+                    // home NAT's mapping open all the same; it has no answer to wait for.
+                    self.send(Transmit {
+                        path: p.path,
+                        bytes: Bytes::from_static(b"\r\n\r\n"),
+                    });
+                    self.keepalive.sent_unanswerable(&p.binding, p.seq);
+                    return;
+                };
                 let branch = self.tx.new_branch();
                 let tag = self.next_tag();
                 let text = format!(

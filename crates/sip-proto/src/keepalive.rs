@@ -178,6 +178,17 @@ impl KeepAlive {
         self.miss(binding);
     }
 
+    /// Probe `seq` went out as something no phone answers (the driver could not send an
+    /// OPTIONS and sent a CRLF ping instead, to keep the NAT mapping open): neither a miss nor
+    /// a sign of life.
+    pub fn sent_unanswerable(&mut self, binding: &BindingRef, seq: u64) {
+        if let Some(e) = self.entries.get_mut(binding) {
+            if e.outstanding == Some(seq) {
+                e.outstanding = None;
+            }
+        }
+    }
+
     fn miss(&mut self, binding: &BindingRef) {
         let Some(e) = self.entries.get_mut(binding) else {
             return;
@@ -354,6 +365,21 @@ mod tests {
         assert_eq!(k.health(&b("2001")).unwrap().misses, 1);
         k.unanswered(&b("2001"), second.seq);
         assert_eq!(k.poll_event(), Some(KeepAliveEvent::Dead(b("2001"))));
+    }
+
+    #[test]
+    fn probes_sent_as_unanswerable_pings_are_never_misses() {
+        let t0 = Instant::now();
+        let mut k = KeepAlive::new(KeepAliveConfig::default());
+        k.track(t0, b("2001"), path(Transport::Udp));
+        for round in 1..=5u64 {
+            k.handle_timeout(t0 + Duration::from_secs(25 * round));
+            let p = k.poll_probe().unwrap();
+            k.sent_unanswerable(&b("2001"), p.seq);
+        }
+        assert!(k.poll_event().is_none());
+        let h = k.health(&b("2001")).unwrap();
+        assert_eq!((h.misses, h.last_seen), (0, t0));
     }
 
     #[test]

@@ -79,8 +79,8 @@ impl B2buaConfig {
     /// addressing and be unreachable from home), on the internal zone the listener's address,
     /// or the configured internal address when the listener is bound to every address. While a
     /// learned public address is unknown, the external zone is given the listener's address:
-    /// only keepalive probes reach that point, since every call there needs the relay and is
-    /// refused first.
+    /// no call reaches that point, since every call there needs the relay and is refused
+    /// first; requests of homeline's own (keepalive probes) ask [`Self::advertised_known`].
     pub fn advertised(&self, path: &Path) -> SocketAddr {
         let fill = |ip: Option<IpAddr>| match ip {
             Some(ip) if path.local.ip().is_unspecified() || path.zone == Zone::External => {
@@ -92,6 +92,17 @@ impl B2buaConfig {
             Zone::External => self.public_sip.unwrap_or_else(|| fill(self.media.public)),
             Zone::Internal => fill(self.media.internal),
         }
+    }
+
+    /// [`Self::advertised`], or `None` on the external zone while the public address is to be
+    /// learned (STUN, DynDNS) and is not known yet: the listener's own address is then the
+    /// office's private one, which must not go out there.
+    pub fn advertised_known(&self, path: &Path) -> Option<SocketAddr> {
+        let unknown = path.zone == Zone::External
+            && self.media.learned
+            && self.public_sip.is_none()
+            && self.media.public.is_none();
+        (!unknown).then(|| self.advertised(path))
     }
 }
 

@@ -470,6 +470,8 @@ fn learned_public_address_unknown_refuses_relay_calls_and_follows_changes() {
     assert!(!String::from_utf8(refusal.to_bytes())
         .unwrap()
         .contains("192.168.1.10"));
+    // homeline's own requests (keepalive probes) are told there is no address to name yet.
+    assert_eq!(rig.b2b.config().advertised_known(&a), None);
     // Learned: SDP and Via/Contact towards external devices name it at once.
     assert_eq!(
         rig.b2b
@@ -479,6 +481,10 @@ fn learned_public_address_unknown_refuses_relay_calls_and_follows_changes() {
     assert_eq!(
         rig.b2b.config().advertised(&a).to_string(),
         "203.0.113.11:5060"
+    );
+    assert_eq!(
+        rig.b2b.config().advertised_known(&a),
+        Some("203.0.113.11:5060".parse().unwrap())
     );
     assert_eq!(
         rig.b2b.config().media.for_path(&a).unwrap().to_string(),

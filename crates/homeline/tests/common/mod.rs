@@ -101,10 +101,21 @@ impl Server {
         external: SocketAddr,
         extra: &str,
     ) -> Server {
+        Self::start_configured(data, internal, external, "", extra)
+    }
+
+    /// Like [`Server::start_with`], with `sip` added to the `[sip]` section.
+    pub fn start_configured(
+        data: &Path,
+        internal: SocketAddr,
+        external: SocketAddr,
+        sip: &str,
+        extra: &str,
+    ) -> Server {
         let config = data.join("test.toml");
         std::fs::write(
             &config,
-            format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n[log]\nlevel = \"info\"\n{extra}"),
+            format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{sip}[log]\nlevel = \"info\"\n{extra}"),
         )
         .unwrap();
         let mut child = Command::new(BIN)
