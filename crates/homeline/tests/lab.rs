@@ -839,11 +839,18 @@ fn json_u64_after(json: &str, anchor: &str, key: &str) -> u64 {
 
 /// Scenario 2: a phone behind a second home NAT calls the first: audio both ways, both legs
 /// through the relay at the office's public address.
+/// The two home routers are the brief's other home NAT variants: a symmetric NAT
+/// (`--random-fully`: a new port per destination) in front of the first phone and a full cone
+/// in front of the second; latching on the relay (RFC 4961) carries both.
 #[test]
 fn lab_two_home_phones_behind_two_nats_talk_through_the_relay() {
     let Some(mut lab) = Lab::up("home-home", "prc") else {
         return;
     };
+    if std::env::var_os("HOMELINE_LAB_NAT").is_none() {
+        net(&["nat", "hl-homer", "symmetric"]).unwrap_or_else(|e| panic!("symmetric: {e}"));
+        net(&["nat", "hl-homer2", "full"]).unwrap_or_else(|e| panic!("full cone: {e}"));
+    }
     let mut home = lab.home();
     let mut home2 = lab.home2();
     lab.drain();
