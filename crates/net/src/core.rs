@@ -790,14 +790,18 @@ impl Core {
         st.refused_pool.store(f.refused_pool, Ordering::Relaxed);
         st.refused_internet
             .store(f.refused_internet, Ordering::Relaxed);
-        let (packets, bytes) = pool.counters().fold((0, 0), |(p, b), c| {
+        let (packets, bytes, auth, replays) = pool.counters().fold((0, 0, 0, 0), |t, c| {
             (
-                p + c.forwarded.load(Ordering::Relaxed),
-                b + c.forwarded_bytes.load(Ordering::Relaxed),
+                t.0 + c.forwarded.load(Ordering::Relaxed),
+                t.1 + c.forwarded_bytes.load(Ordering::Relaxed),
+                t.2 + c.srtp_auth_failures.load(Ordering::Relaxed),
+                t.3 + c.srtp_replays.load(Ordering::Relaxed),
             )
         });
         st.relay_packets.store(packets, Ordering::Relaxed);
         st.relay_bytes.store(bytes, Ordering::Relaxed);
+        st.relay_srtp_auth_failures.store(auth, Ordering::Relaxed);
+        st.relay_srtp_replays.store(replays, Ordering::Relaxed);
     }
 
     fn handle_media_report(&mut self, now: Instant, report: MediaReport) {
@@ -834,6 +838,10 @@ impl Core {
                     jitter_ms = format!("{:.1}", r.jitter.as_secs_f64() * 1000.0),
                     sent = stats.sent_packets,
                     rejected = stats.rejected,
+                    srtp_in = stats.srtp_inbound,
+                    srtp_out = stats.srtp_outbound,
+                    srtp_auth_failures = stats.srtp_auth_failures,
+                    srtp_replays = stats.srtp_replays,
                     "relay channel closed"
                 );
             }

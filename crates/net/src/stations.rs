@@ -114,6 +114,7 @@ pub(crate) fn contacts(registrar: &Registrar, number: &str) -> Vec<Target> {
             Some(Target {
                 uri: sip::Uri::parse(&b.contact).ok()?,
                 path: b.path(),
+                payload_security: false,
             })
         })
         .collect()

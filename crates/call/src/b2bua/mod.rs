@@ -18,6 +18,8 @@ mod leg;
 mod local_relay;
 mod media;
 mod prack;
+mod sdes;
+use sdes::SdpRole;
 mod session_timer;
 mod transfer;
 
@@ -330,13 +332,17 @@ impl B2bua {
         // Admission and anchoring before anything rings: a refused call is refused whole.
         let body = body_of(&req.headers, &req.body);
         let callee_paths: Vec<&Path> = targets.iter().map(|t| &t.path).collect();
+        let caller_srtp = media::caller_sdes(body.as_ref(), &path);
+        let callee_secure = targets.iter().any(|t| t.payload_security);
         let prepared = media::admit(
             &mut *self.relay,
             &self.config.media,
             now,
             call,
             &path,
+            caller_srtp,
             &callee_paths,
+            callee_secure,
         )
         .and_then(|mut m| {
             let bodies = targets
@@ -353,6 +359,7 @@ impl B2bua {
                         &t.path,
                         body.clone(),
                         false,
+                        SdpRole::Offer,
                     )
                 })
                 .collect::<Result<Vec<_>, _>>();
@@ -548,6 +555,7 @@ impl B2bua {
             &call.caller.dialog.path,
             body,
             false,
+            SdpRole::Answer,
         );
         if status.is_provisional() {
             if branch.state == BranchState::Calling {

@@ -76,6 +76,7 @@ impl Rig {
                         .map(|p| Target {
                             uri: Uri::parse(&format!("sip:{CALLEE}@{}", p.remote)).unwrap(),
                             path: *p,
+                            payload_security: false,
                         })
                         .collect();
                     self.b2b.handle_invite(
