@@ -10,6 +10,7 @@ use sip_proto::tx::{TxConfig, TxEvent, TxLayer};
 use super::*;
 
 mod dialog;
+mod srtp;
 
 const CALLER: &str = "2001";
 const CALLEE: &str = "2002";
@@ -32,6 +33,8 @@ struct Rig {
     b: Vec<Path>,
     /// The callee's forwarding, handed over with every new INVITE.
     forwarding: Forwarding,
+    /// The callee station requires payload security.
+    secure_callee: bool,
 }
 
 impl Rig {
@@ -58,6 +61,7 @@ impl Rig {
                 .map(|i| path(&format!("192.168.1.{}:5060", 30 + i), Zone::Internal))
                 .collect(),
             forwarding: Forwarding::default(),
+            secure_callee: false,
         }
     }
 
@@ -76,7 +80,7 @@ impl Rig {
                         .map(|p| Target {
                             uri: Uri::parse(&format!("sip:{CALLEE}@{}", p.remote)).unwrap(),
                             path: *p,
-                            payload_security: false,
+                            payload_security: self.secure_callee,
                         })
                         .collect();
                     self.b2b.handle_invite(
