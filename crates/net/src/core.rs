@@ -667,6 +667,15 @@ impl Core {
                 return;
             }
         }
+        if station.is_some_and(|s| s.payload_security) {
+            if let Err(why) = call::payload_security::check_invite(&path, &req) {
+                info!(station = %caller, %why, "call refused: payload security");
+                let resp = Response::for_request(&req, why.status(), Some(&tag));
+                self.tx
+                    .respond(now, tx, with_warning(resp, &why.to_string()));
+                return;
+            }
+        }
         let callee = match &req.uri {
             sip::Uri::Sip(u) => u.user_unescaped().and_then(|u| String::from_utf8(u).ok()),
             sip::Uri::Tel(t) => Some(t.digits()),
@@ -708,7 +717,15 @@ impl Core {
             self.tx.respond(now, tx, resp);
             return;
         };
-        let targets = Ok(stations::contacts(&self.registrar, &callee));
+        let mut targets = Ok(stations::contacts(&self.registrar, &callee));
+        if callee_station.payload_security {
+            targets = targets.and_then(|t| {
+                call::payload_security::secure_targets(t).map_err(|why| {
+                    info!(station = %callee, %why, "callee not reachable: payload security");
+                    why.status()
+                })
+            });
+        }
         let forwarding = stations::forwarding_for(
             &callee,
             callee_station,
@@ -905,6 +922,16 @@ impl Core {
         }
         match req.method {
             Method::Register => {
+                let secure = Registrar::aor_of(req)
+                    .and_then(|aor| self.stations.get(&aor.0))
+                    .is_some_and(|s| s.payload_security);
+                if secure {
+                    if let Err(why) = call::payload_security::check_register(path) {
+                        info!(zone = %path.zone, transport = ?path.transport, "REGISTER refused: payload security requires TLS");
+                        let resp = Response::for_request(req, why.status(), Some(&tag));
+                        return with_warning(resp, &why.to_string());
+                    }
+                }
                 let station = Registrar::aor_of(req)
                     .and_then(|aor| self.stations.get(&aor.0).map(|s| s.credentials.clone()));
                 let resp = self

@@ -196,7 +196,7 @@ impl CallMedia {
 
 /// Whether the caller's offer `body`, received over `path`, makes its leg SRTP: SDES keys
 /// homeline accepts, over TLS.
-pub(crate) fn caller_sdes(body: Option<&(String, Bytes)>, path: &Path) -> bool {
+pub fn caller_sdes(body: Option<&(String, Bytes)>, path: &Path) -> bool {
     path.transport == sip_proto::path::Transport::Tls
         && body
             .filter(|(ct, _)| is_sdp(ct))

@@ -24,8 +24,10 @@ mod session_timer;
 mod transfer;
 
 pub use forward::{Forward, ForwardKind, Forwarding, NotFollowed};
+pub(crate) use leg::body_of;
 pub use leg::Target;
 pub use local_relay::LocalRelay;
+pub use media::caller_sdes as caller_offers_srtp;
 pub use media::{MediaAddresses, MediaControl, MediaError, MediaLeg, NoRelay};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -39,7 +41,7 @@ use sip::{HeaderAccess, HeaderName, Method, Request, Response, StatusCode};
 use sip_proto::path::Path;
 use sip_proto::tx::{TxId, TxLayer};
 
-use leg::{body_of, remote_target, BranchState, CalleeBranch, CallerLeg, Dialog};
+use leg::{remote_target, BranchState, CalleeBranch, CallerLeg, Dialog};
 
 /// Identifies one call for the I/O layer and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
