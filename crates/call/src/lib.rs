@@ -18,4 +18,5 @@
 //! 8839 (ICE SDP attributes), 5118 (IPv6 in SDP), 1918 / 6598 / 4193 (private address ranges).
 
 pub mod b2bua;
+pub mod payload_security;
 pub mod sdp;

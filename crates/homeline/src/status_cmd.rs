@@ -207,6 +207,13 @@ fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
             human_bytes(s.relay.bytes)
         ),
     );
+    row(
+        "SRTP dropped",
+        format!(
+            "{} failed authentication, {} replayed",
+            s.relay.srtp_auth_failures, s.relay.srtp_replays
+        ),
+    );
     let m = &s.messages;
     row(
         "SIP messages",

@@ -85,6 +85,12 @@ pub struct RelayStatus {
     pub packets: u64,
     /// Octets forwarded.
     pub bytes: u64,
+    /// SRTP/SRTCP packets dropped because they failed authentication.
+    #[serde(default)]
+    pub srtp_auth_failures: u64,
+    /// SRTP/SRTCP replays dropped (RFC 3711 §3.3.2).
+    #[serde(default)]
+    pub srtp_replays: u64,
 }
 
 /// The simultaneous-Internet-calls limit and its use.
@@ -144,6 +150,8 @@ impl Status {
                 in_use: r(&stats.relay_in_use),
                 packets: r(&stats.relay_packets),
                 bytes: r(&stats.relay_bytes),
+                srtp_auth_failures: r(&stats.relay_srtp_auth_failures),
+                srtp_replays: r(&stats.relay_srtp_replays),
             },
             internet_calls: InternetCalls {
                 limit: (limit > 0).then_some(limit),

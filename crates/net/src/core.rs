@@ -667,6 +667,15 @@ impl Core {
                 return;
             }
         }
+        if station.is_some_and(|s| s.payload_security) {
+            if let Err(why) = call::payload_security::check_invite(&path, &req) {
+                info!(station = %caller, %why, "call refused: payload security");
+                let resp = Response::for_request(&req, why.status(), Some(&tag));
+                self.tx
+                    .respond(now, tx, with_warning(resp, &why.to_string()));
+                return;
+            }
+        }
         let callee = match &req.uri {
             sip::Uri::Sip(u) => u.user_unescaped().and_then(|u| String::from_utf8(u).ok()),
             sip::Uri::Tel(t) => Some(t.digits()),
@@ -708,7 +717,15 @@ impl Core {
             self.tx.respond(now, tx, resp);
             return;
         };
-        let targets = Ok(stations::contacts(&self.registrar, &callee));
+        let mut targets = Ok(stations::contacts(&self.registrar, &callee));
+        if callee_station.payload_security {
+            targets = targets.and_then(|t| {
+                call::payload_security::secure_targets(t).map_err(|why| {
+                    info!(station = %callee, %why, "callee not reachable: payload security");
+                    why.status()
+                })
+            });
+        }
         let forwarding = stations::forwarding_for(
             &callee,
             callee_station,
@@ -790,14 +807,18 @@ impl Core {
         st.refused_pool.store(f.refused_pool, Ordering::Relaxed);
         st.refused_internet
             .store(f.refused_internet, Ordering::Relaxed);
-        let (packets, bytes) = pool.counters().fold((0, 0), |(p, b), c| {
+        let (packets, bytes, auth, replays) = pool.counters().fold((0, 0, 0, 0), |t, c| {
             (
-                p + c.forwarded.load(Ordering::Relaxed),
-                b + c.forwarded_bytes.load(Ordering::Relaxed),
+                t.0 + c.forwarded.load(Ordering::Relaxed),
+                t.1 + c.forwarded_bytes.load(Ordering::Relaxed),
+                t.2 + c.srtp_auth_failures.load(Ordering::Relaxed),
+                t.3 + c.srtp_replays.load(Ordering::Relaxed),
             )
         });
         st.relay_packets.store(packets, Ordering::Relaxed);
         st.relay_bytes.store(bytes, Ordering::Relaxed);
+        st.relay_srtp_auth_failures.store(auth, Ordering::Relaxed);
+        st.relay_srtp_replays.store(replays, Ordering::Relaxed);
     }
 
     fn handle_media_report(&mut self, now: Instant, report: MediaReport) {
@@ -834,6 +855,10 @@ impl Core {
                     jitter_ms = format!("{:.1}", r.jitter.as_secs_f64() * 1000.0),
                     sent = stats.sent_packets,
                     rejected = stats.rejected,
+                    srtp_in = stats.srtp_inbound,
+                    srtp_out = stats.srtp_outbound,
+                    srtp_auth_failures = stats.srtp_auth_failures,
+                    srtp_replays = stats.srtp_replays,
                     "relay channel closed"
                 );
             }
@@ -897,6 +922,16 @@ impl Core {
         }
         match req.method {
             Method::Register => {
+                let secure = Registrar::aor_of(req)
+                    .and_then(|aor| self.stations.get(&aor.0))
+                    .is_some_and(|s| s.payload_security);
+                if secure {
+                    if let Err(why) = call::payload_security::check_register(path) {
+                        info!(zone = %path.zone, transport = ?path.transport, "REGISTER refused: payload security requires TLS");
+                        let resp = Response::for_request(req, why.status(), Some(&tag));
+                        return with_warning(resp, &why.to_string());
+                    }
+                }
                 let station = Registrar::aor_of(req)
                     .and_then(|aor| self.stations.get(&aor.0).map(|s| s.credentials.clone()));
                 let resp = self

@@ -30,6 +30,8 @@ pub(crate) struct StationEntry {
     pub(crate) classes: StationClasses,
     /// Its call forwarding, targets as dialled.
     pub(crate) forwarding: store::Forwarding,
+    /// TLS and SRTP are mandatory for it.
+    pub(crate) payload_security: bool,
 }
 
 /// Loads every station's credentials for `realm`, its classes from `classes` and its
@@ -66,6 +68,7 @@ pub(crate) async fn load(
                 credentials,
                 classes,
                 forwarding: s.forwarding,
+                payload_security: s.payload_security,
             };
             (s.number, entry)
         })
@@ -114,6 +117,7 @@ pub(crate) fn contacts(registrar: &Registrar, number: &str) -> Vec<Target> {
             Some(Target {
                 uri: sip::Uri::parse(&b.contact).ok()?,
                 path: b.path(),
+                payload_security: false,
             })
         })
         .collect()

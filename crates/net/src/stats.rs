@@ -50,6 +50,10 @@ pub struct Stats {
     pub relay_packets: AtomicU64,
     /// Octets (UDP payload) the relay forwarded.
     pub relay_bytes: AtomicU64,
+    /// SRTP/SRTCP packets that failed authentication at the relay.
+    pub relay_srtp_auth_failures: AtomicU64,
+    /// SRTP/SRTCP replays dropped at the relay.
+    pub relay_srtp_replays: AtomicU64,
     /// Health of every external-zone (remote) binding, refreshed by the core about once a
     /// second for status; never read on a call's path.
     pub remote_bindings: Mutex<Vec<RemoteBinding>>,

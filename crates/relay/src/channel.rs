@@ -8,6 +8,7 @@ use crate::config::LatchPolicy;
 use crate::ids::{CallRef, LegRef, RelayPort};
 use crate::latch::{KnownIps, Latch};
 use crate::rtp::StreamStats;
+use crate::srtp_leg::ChannelSrtp;
 
 /// What the SDP of a relayed leg says about its device. Addresses here are *hints*: a device
 /// behind a NAT announces a private address it can never be reached at, so a relayed leg only
@@ -159,6 +160,17 @@ pub struct ChannelStats {
     pub malformed: u64,
     /// When the last accepted packet arrived, from either side.
     pub last_packet: Option<Instant>,
+    /// Whether the device sends SRTP (packets from it are authenticated and decrypted).
+    pub srtp_inbound: bool,
+    /// Whether packets to the device are encrypted with homeline's key.
+    pub srtp_outbound: bool,
+    /// SRTP/SRTCP packets from the device that failed authentication, dropped.
+    pub srtp_auth_failures: u64,
+    /// SRTP/SRTCP packets from the device that were replays (RFC 3711 §3.3.2), dropped.
+    pub srtp_replays: u64,
+    /// Packets for the device that could not be encrypted (a reused index, too many SSRCs),
+    /// dropped.
+    pub srtp_send_failures: u64,
 }
 
 /// The stream received from a channel's device.
@@ -182,7 +194,7 @@ pub struct ReceiveStats {
 }
 
 /// A slot of the pool; one per port pair, reused under a new generation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Channel {
     pub(crate) in_use: bool,
     pub(crate) generation: u32,
@@ -219,6 +231,11 @@ pub(crate) struct Channel {
     pub(crate) last_rejected: Option<SocketAddr>,
     /// In the relay's list of channels with a report due.
     pub(crate) reject_queued: bool,
+    /// SRTP contexts when the device speaks SRTP (boxed: most channels are plain RTP).
+    pub(crate) srtp: Option<Box<ChannelSrtp>>,
+    pub(crate) srtp_auth_failures: u64,
+    pub(crate) srtp_replays: u64,
+    pub(crate) srtp_send_failures: u64,
 }
 
 impl Channel {
@@ -310,6 +327,11 @@ impl Channel {
             no_destination: self.no_destination,
             malformed: self.malformed,
             last_packet: self.last_packet,
+            srtp_inbound: self.srtp.as_ref().is_some_and(|s| s.has_inbound()),
+            srtp_outbound: self.srtp.as_ref().is_some_and(|s| s.has_outbound()),
+            srtp_auth_failures: self.srtp_auth_failures,
+            srtp_replays: self.srtp_replays,
+            srtp_send_failures: self.srtp_send_failures,
         }
     }
 }

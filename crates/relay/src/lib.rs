@@ -41,9 +41,10 @@
 //!     while let Some(ev) = relay.poll_event() { calls.push(ev); }  // Latched, SourceRejected, MediaTimeout
 //!     let wake = relay.poll_timeout().unwrap_or(now + IDLE);
 //!     select! {
-//!         batch = sockets.recv_batch() => for (port, from, bytes) in batch {
-//!             if let Some(f) = relay.on_packet(Instant::now(), port, from, bytes) {
-//!                 sockets.queue_send(f.from_port, f.to, bytes);     // the same bytes, unchanged
+//!         batch = sockets.recv_batch() => for (port, from, buf, len) in batch {
+//!             // buf has SRTP_TRAILER octets of room after len
+//!             if let Some((f, n)) = relay.handle_packet(Instant::now(), port, from, buf, len) {
+//!                 sockets.queue_send(f.from_port, f.to, &buf[..n]); // plain RTP unchanged
 //!             }
 //!         },
 //!         _ = sleep_until(wake) => relay.handle_timeout(Instant::now()),
@@ -52,7 +53,7 @@
 //! }
 //! ```
 //!
-//! [`Relay::on_packet`] is the per-packet path: O(1), no allocation (the port indexes a
+//! [`Relay::handle_packet`] is the per-packet path: O(1), no allocation (the port indexes a
 //! `Vec`), reading only the 12-byte fixed RTP header or the RTCP packet type. For several
 //! cores, run one `Relay` per worker over disjoint port ranges ([`Config::shard`]) and keep
 //! every channel of a call in one shard.
@@ -64,6 +65,10 @@
 //! - RFC 4961: symmetric RTP, which makes latching onto the NATed source possible.
 //! - RFC 4733: telephone-events are ordinary RTP here, passed through (kept out of jitter).
 //! - RFC 3264: `sendonly`/`recvonly`/`inactive` streams (hold) get the longer held timeout.
+//! - RFC 3711 / RFC 7714 (crate `srtp`): a channel whose device speaks SRTP decrypts what it
+//!   sends and encrypts what it receives, in place ([`Relay::set_srtp`]); the other side of
+//!   the call keeps its own keys or plain RTP. Per channel, SRTP authentication failures and
+//!   replays are counted ([`ChannelStats::srtp_auth_failures`], [`ChannelStats::srtp_replays`]).
 
 mod channel;
 mod config;
@@ -73,6 +78,7 @@ mod limit;
 mod packet;
 mod relay;
 mod rtp;
+mod srtp_leg;
 mod timeout;
 
 pub use channel::{ChannelStats, DirectPeer, Direction, Peer, ReceiveStats};
@@ -80,4 +86,9 @@ pub use config::{Config, ConfigError, LatchPolicy, MediaFile};
 pub use ids::{CallRef, ChannelId, LegRef, RelayPort};
 pub use latch::RelatchReason;
 pub use limit::LimitHit;
+/// Room a driver leaves after each received datagram in its buffer: an SRTP tag and SRTCP
+/// index are appended in place when a packet is encrypted for an SRTP device.
+pub const SRTP_TRAILER: usize = srtp::MAX_TRAILER;
 pub use relay::{ChannelError, Forward, PoolStats, Relay, RelayCommand, RelayEvent, TimeoutKind};
+pub use srtp::{MasterKey, Suite as SrtpSuite};
+pub use srtp_leg::SrtpKeys;

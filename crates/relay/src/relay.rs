@@ -13,6 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::ids::{CallRef, ChannelId, LegRef, RelayPort};
 use crate::latch::RelatchReason;
 use crate::limit::LimitHit;
+use crate::srtp_leg::SrtpKeys;
 use crate::timeout::CallMedia;
 
 /// The sans-IO media relay: a pool of channels over one port range. See the crate
@@ -148,6 +149,9 @@ pub enum ChannelError {
     /// An RTP clock rate of 0 was given.
     #[error("channel {0}: RTP clock rate must not be 0")]
     ZeroClockRate(ChannelId),
+    /// The crypto library refused an SRTP key.
+    #[error("channel {0}: SRTP key refused")]
+    SrtpKey(ChannelId),
 }
 
 impl Relay {
@@ -162,7 +166,9 @@ impl Relay {
         Ok(Self {
             base: *config.ports.start(),
             config,
-            channels: vec![Channel::default(); capacity],
+            channels: std::iter::repeat_with(Channel::default)
+                .take(capacity)
+                .collect(),
             free: order.into(),
             in_use: 0,
             calls: BTreeMap::new(),
@@ -303,6 +309,21 @@ impl Relay {
         peer: Peer,
     ) -> Result<(), ChannelError> {
         self.update_peer(now, channel, peer, true)
+    }
+
+    /// Sets the SRTP keys of the channel's device (see [`SrtpKeys`]). A key equal to the one
+    /// in force keeps its context (rollover counter and replay window): a re-INVITE repeating
+    /// the same `a=crypto` does not disturb the stream. `SrtpKeys::default()` makes both
+    /// directions plain RTP.
+    pub fn set_srtp(&mut self, channel: ChannelId, keys: &SrtpKeys) -> Result<(), ChannelError> {
+        let index = self.index(channel)?;
+        let ch = &mut self.channels[index];
+        let mut srtp = ch.srtp.take().unwrap_or_default();
+        let r = srtp.update(keys);
+        if !srtp.is_empty() {
+            ch.srtp = Some(srtp);
+        }
+        r.map_err(|_| ChannelError::SrtpKey(channel))
     }
 
     /// Pairs two channels (the two Internet legs of a call): packets from one's device leave
@@ -456,3 +477,7 @@ impl Relay {
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests pick an arbitrary origin for virtual time
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests pick an arbitrary origin for virtual time
+mod srtp_tests;

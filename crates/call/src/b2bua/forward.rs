@@ -18,6 +18,7 @@
 //! class of service, target unreachable, relay full) is reported as
 //! [`CallEvent::ForwardNotFollowed`] and the call goes on as if there were none.
 
+use super::sdes::SdpRole;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -391,6 +392,7 @@ impl B2bua {
                         &t.path,
                         offer.clone(),
                         false,
+                        SdpRole::Offer,
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()

@@ -4,6 +4,7 @@
 //! through [`media::pass`] both ways, so a hold or a codec change never shows one side's
 //! addresses to the other and the relay re-latches.
 
+use super::sdes::SdpRole;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
@@ -362,6 +363,7 @@ impl B2bua {
                 &far_path,
                 body,
                 true,
+                SdpRole::Offer,
             ) {
                 Ok(b) => b,
                 Err(e) => {
@@ -487,6 +489,7 @@ impl B2bua {
                 &near_path,
                 body,
                 true,
+                SdpRole::Answer,
             ) {
                 Ok(b) => b,
                 Err(e) if status.is_success() => {
@@ -593,6 +596,7 @@ impl B2bua {
             &far_path,
             body_of(&req.headers, &req.body),
             true,
+            SdpRole::Answer,
         )
         .unwrap_or(None);
         if let Some(d) = call.dialog_mut(far) {

@@ -15,6 +15,9 @@ pub struct Target {
     pub uri: Uri,
     /// Listener, peer address, transport, zone and flow that reach the device.
     pub path: Path,
+    /// The station requires payload security: it is offered `RTP/SAVP` with SDES keys
+    /// (the driver only gives TLS contacts of such a station).
+    pub payload_security: bool,
 }
 
 /// The dialog state one side of the B2BUA keeps (RFC 3261 §12.1).

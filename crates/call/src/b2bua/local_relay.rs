@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use relay::{ChannelId, DirectPeer, LimitHit, Peer, Relay};
+use relay::{ChannelId, DirectPeer, LimitHit, Peer, Relay, SrtpKeys};
 
 use super::{CallRef, MediaControl, MediaLeg};
 
@@ -57,6 +57,12 @@ impl MediaControl for LocalRelay {
             } else {
                 self.relay.set_peer(now, id, peer)
             };
+        }
+    }
+
+    fn set_srtp(&mut self, _now: Instant, call: CallRef, leg: MediaLeg, keys: SrtpKeys) {
+        if let Some(id) = self.channel(call, leg) {
+            let _ = self.relay.set_srtp(id, &keys);
         }
     }
 

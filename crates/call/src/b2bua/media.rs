@@ -11,10 +11,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use policy::Zone;
-use relay::{DirectPeer, LimitHit, Peer};
+use relay::{DirectPeer, LimitHit, Peer, SrtpKeys};
 use sip::StatusCode;
 use sip_proto::path::Path;
 
+use super::sdes::{self, LegSdes, SdpRole};
 use super::CallRef;
 use crate::sdp::{self, MediaEndpoint, Sdp};
 
@@ -69,6 +70,9 @@ pub trait MediaControl: std::fmt::Debug + Send {
         peer: Peer,
         renegotiated: bool,
     );
+    /// The SRTP keys of `leg`'s device (see [`SrtpKeys`]); an unchanged key keeps its
+    /// context, rollover counter included.
+    fn set_srtp(&mut self, now: Instant, call: CallRef, leg: MediaLeg, keys: SrtpKeys);
     /// Pairs the call's two channels (both legs cross the Internet).
     fn pair(&mut self, now: Instant, call: CallRef);
     /// Pairs `leg`'s channel with an internal phone that keeps its own address.
@@ -89,6 +93,7 @@ impl MediaControl for NoRelay {
         Err(LimitHit::PoolExhausted { capacity: 0 })
     }
     fn set_peer(&mut self, _: Instant, _: CallRef, _: MediaLeg, _: Peer, _: bool) {}
+    fn set_srtp(&mut self, _: Instant, _: CallRef, _: MediaLeg, _: SrtpKeys) {}
     fn pair(&mut self, _: Instant, _: CallRef) {}
     fn pair_direct(&mut self, _: Instant, _: CallRef, _: MediaLeg, _: DirectPeer) {}
     fn release(&mut self, _: Instant, _: CallRef, _: MediaLeg) {}
@@ -97,7 +102,11 @@ impl MediaControl for NoRelay {
 
 /// Why a body could not be passed to the other side.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MediaError {
+    /// SRTP cannot be agreed on a leg that requires it (no TLS, no usable `a=crypto`).
+    #[error("{0}")]
+    Srtp(String),
     /// The body is no SDP the relay can rewrite, on a call that needs the relay.
     #[error("{0}")]
     Unreadable(String),
@@ -113,7 +122,7 @@ impl MediaError {
     /// The status that refuses the request carrying the body.
     pub fn status(&self) -> StatusCode {
         match self {
-            MediaError::Unreadable(_) => StatusCode::NOT_ACCEPTABLE_HERE,
+            MediaError::Unreadable(_) | MediaError::Srtp(_) => StatusCode::NOT_ACCEPTABLE_HERE,
             MediaError::NoAddress(_) | MediaError::Limit(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -159,6 +168,8 @@ pub(crate) struct LegMedia {
     pub(crate) port: Option<u16>,
     /// Where the device last said it receives.
     pub(crate) endpoint: Option<MediaEndpoint>,
+    /// SDES-SRTP on this leg.
+    pub(crate) sdes: LegSdes,
 }
 
 /// The media state of a call.
@@ -183,22 +194,44 @@ impl CallMedia {
     }
 }
 
-/// Takes the channels a new call needs: one for the caller when it is external, one for the
-/// callee side when any contact rung is external. On a refusal nothing stays allocated.
+/// Whether the caller's offer `body`, received over `path`, makes its leg SRTP: SDES keys
+/// homeline accepts, over TLS.
+pub fn caller_sdes(body: Option<&(String, Bytes)>, path: &Path) -> bool {
+    path.transport == sip_proto::path::Transport::Tls
+        && body
+            .filter(|(ct, _)| is_sdp(ct))
+            .and_then(|(_, b)| Sdp::parse(b).ok())
+            .and_then(|s| s.audio().map(|a| sdp::choose_crypto(a.crypto()).is_ok()))
+            .unwrap_or(false)
+}
+
+/// Takes the channels a new call needs: one for the caller when it is external or SRTP
+/// (`caller_srtp`), one for the callee side when any contact rung is external, or is reached
+/// over TLS and will be offered SRTP (the caller's leg is SRTP, or the callee station requires
+/// payload security, `callee_secure`). SRTP legs go through the relay even between two
+/// internal phones: it translates keys. On a refusal nothing stays allocated.
+#[allow(clippy::too_many_arguments)] // the call, both sides and their security
 pub(crate) fn admit(
     ctl: &mut dyn MediaControl,
     addrs: &MediaAddresses,
     now: Instant,
     call: CallRef,
     caller: &Path,
+    caller_srtp: bool,
     callees: &[&Path],
+    callee_secure: bool,
 ) -> Result<CallMedia, MediaError> {
     let mut media = CallMedia::default();
+    media.callee.sdes.required = callee_secure;
     let mut need = Vec::new();
-    if caller.zone == Zone::External {
+    if caller.zone == Zone::External || caller_srtp {
         need.push((MediaLeg::Caller, caller));
     }
-    if let Some(p) = callees.iter().find(|p| p.zone == Zone::External) {
+    let tls = |p: &&&Path| p.transport == sip_proto::path::Transport::Tls;
+    if let Some(p) = callees
+        .iter()
+        .find(|p| p.zone == Zone::External || (tls(p) && (caller_srtp || callee_secure)))
+    {
         need.push((MediaLeg::Callee, p));
     }
     // Both sides must have an address before any channel is taken.
@@ -232,7 +265,11 @@ pub(crate) fn admit_more(
     caller: &Path,
     callees: &[&Path],
 ) -> Result<(), MediaError> {
-    if media.callee.port.is_some() || callees.iter().all(|p| p.zone != Zone::External) {
+    let srtp = media.caller.sdes.is_srtp() || media.callee.sdes.required;
+    let needs = |p: &&Path| {
+        p.zone == Zone::External || (srtp && p.transport == sip_proto::path::Transport::Tls)
+    };
+    if media.callee.port.is_some() || !callees.iter().any(needs) {
         return Ok(());
     }
     addrs.for_path(caller)?;
@@ -258,22 +295,55 @@ pub(crate) fn pass(
     to_path: &Path,
     body: Option<(String, Bytes)>,
     renegotiated: bool,
+    role: SdpRole,
 ) -> Result<Option<(String, Bytes)>, MediaError> {
     let Some((ct, bytes)) = body else {
         return Ok(None);
     };
-    if !media.anchored() {
-        // Direct media between two internal phones: homeline does not touch their SDP.
-        return Ok(Some((ct, bytes)));
-    }
+    let anchored = media.anchored();
     if !is_sdp(&ct) {
+        if !anchored {
+            // Direct media between two internal phones: homeline does not touch their SDP.
+            return Ok(Some((ct, bytes)));
+        }
         return Err(MediaError::Unreadable(format!(
             "a {ct} body cannot be anchored in the relay; send application/sdp"
         )));
     }
-    let sdp = Sdp::parse(&bytes).map_err(|e| MediaError::Unreadable(format!("SDP: {e}")))?;
-    let endpoint = sdp::media_endpoint(&sdp);
+    let sdp = match Sdp::parse(&bytes) {
+        Ok(s) => s,
+        Err(_) if !anchored => return Ok(Some((ct, bytes))),
+        Err(e) => return Err(MediaError::Unreadable(format!("SDP: {e}"))),
+    };
     let to = from.other();
+    sdes::on_incoming(
+        &mut media.leg(from).sdes,
+        &sdp,
+        role,
+        from_path,
+        &mut rand::rngs::OsRng,
+    )?;
+    if !anchored {
+        if !sdes::offers_sdes(&sdp) {
+            // Direct media between two internal phones: homeline does not touch their SDP.
+            return Ok(Some((ct, bytes)));
+        }
+        // SDES that cannot be used here (no TLS) is answered plain; the keys go nowhere.
+        let mut out = sdp;
+        let other = media.leg(from).sdes.clone();
+        let rng = &mut rand::rngs::OsRng;
+        sdes::on_outgoing(
+            &mut media.leg(to).sdes,
+            &other,
+            &mut out,
+            role,
+            to_path,
+            rng,
+        );
+        out.bump_version();
+        return Ok(Some((ct, Bytes::from(out.to_bytes()))));
+    }
+    let endpoint = sdp::media_endpoint(&sdp);
     media.leg(from).endpoint = endpoint;
     let src_port = media.leg(from).port;
     let dst_port = media.leg(to).port;
@@ -282,10 +352,25 @@ pub(crate) fn pass(
         ctl.set_peer(now, call, from, peer, renegotiated);
     }
     let ip = addrs.for_path(to_path)?;
-    let out = match dst_port.or(src_port) {
+    let mut out = match dst_port.or(src_port) {
         Some(port) => sdp::anchor(&sdp, ip, port, false),
         None => sdp,
     };
+    let other = media.leg(from).sdes.clone();
+    sdes::on_outgoing(
+        &mut media.leg(to).sdes,
+        &other,
+        &mut out,
+        role,
+        to_path,
+        &mut rand::rngs::OsRng,
+    );
+    for leg in [from, to] {
+        if media.leg(leg).port.is_some() {
+            let keys = media.leg(leg).sdes.keys();
+            ctl.set_srtp(now, call, leg, keys);
+        }
+    }
     // A private relay address is the operator's choice (a lab, loopback tests); any other
     // private address on an external leg would be a leak.
     if to_path.zone == Zone::External && !sdp::is_private(ip) && sdp::contains_private_address(&out)

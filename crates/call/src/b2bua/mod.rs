@@ -19,12 +19,16 @@ mod leg;
 mod local_relay;
 mod media;
 mod prack;
+mod sdes;
+use sdes::SdpRole;
 mod session_timer;
 mod transfer;
 
 pub use forward::{Forward, ForwardKind, Forwarding, NotFollowed};
+pub(crate) use leg::body_of;
 pub use leg::Target;
 pub use local_relay::LocalRelay;
+pub use media::caller_sdes as caller_offers_srtp;
 pub use media::{MediaAddresses, MediaControl, MediaError, MediaLeg, NoRelay};
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -38,7 +42,7 @@ use sip::{HeaderAccess, HeaderName, Method, Request, Response, StatusCode};
 use sip_proto::path::Path;
 use sip_proto::tx::{TxId, TxLayer};
 
-use leg::{body_of, remote_target, BranchState, CalleeBranch, CallerLeg, Dialog};
+use leg::{remote_target, BranchState, CalleeBranch, CallerLeg, Dialog};
 
 /// Identifies one call for the I/O layer and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -342,13 +346,17 @@ impl B2bua {
         // Admission and anchoring before anything rings: a refused call is refused whole.
         let body = body_of(&req.headers, &req.body);
         let callee_paths: Vec<&Path> = targets.iter().map(|t| &t.path).collect();
+        let caller_srtp = media::caller_sdes(body.as_ref(), &path);
+        let callee_secure = targets.iter().any(|t| t.payload_security);
         let prepared = media::admit(
             &mut *self.relay,
             &self.config.media,
             now,
             call,
             &path,
+            caller_srtp,
             &callee_paths,
+            callee_secure,
         )
         .and_then(|mut m| {
             let bodies = targets
@@ -365,6 +373,7 @@ impl B2bua {
                         &t.path,
                         body.clone(),
                         false,
+                        SdpRole::Offer,
                     )
                 })
                 .collect::<Result<Vec<_>, _>>();
@@ -567,6 +576,7 @@ impl B2bua {
             &call.caller.dialog.path,
             body,
             false,
+            SdpRole::Answer,
         );
         if status.is_provisional() {
             if branch.state == BranchState::Calling {

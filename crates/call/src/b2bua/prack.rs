@@ -5,6 +5,7 @@
 //! with the RAck mapped back; the caller's PRACK is answered with the callee's answer. A caller
 //! that did not announce 100rel gets the 18x unreliably and we acknowledge the callee ourselves.
 
+use super::sdes::SdpRole;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -245,6 +246,7 @@ impl B2bua {
             &fork_path,
             body_of(&req.headers, &req.body),
             false,
+            SdpRole::Answer,
         )
         .unwrap_or(None);
         let dialog = &mut call.branches[fork].dialog;
@@ -314,6 +316,7 @@ impl B2bua {
             &caller_path,
             body_of(&resp.headers, &resp.body),
             false,
+            SdpRole::Answer,
         )
         .unwrap_or(None);
         let mut out = Response::for_request(&req, resp.status, Some(&call.caller.dialog.local_tag));

@@ -11,6 +11,7 @@ use super::*;
 
 mod attended;
 mod dialog;
+mod srtp;
 
 const CALLER: &str = "2001";
 const CALLEE: &str = "2002";
@@ -33,6 +34,8 @@ struct Rig {
     b: Vec<Path>,
     /// The callee's forwarding, handed over with every new INVITE.
     forwarding: Forwarding,
+    /// The callee station requires payload security.
+    secure_callee: bool,
 }
 
 impl Rig {
@@ -59,6 +62,7 @@ impl Rig {
                 .map(|i| path(&format!("192.168.1.{}:5060", 30 + i), Zone::Internal))
                 .collect(),
             forwarding: Forwarding::default(),
+            secure_callee: false,
         }
     }
 
@@ -77,6 +81,7 @@ impl Rig {
                         .map(|p| Target {
                             uri: Uri::parse(&format!("sip:{CALLEE}@{}", p.remote)).unwrap(),
                             path: *p,
+                            payload_security: self.secure_callee,
                         })
                         .collect();
                     self.b2b.handle_invite(

@@ -9,6 +9,7 @@
 //! take the referrer's place, the referrer hears 200 and gets a BYE. A failure leaves the call
 //! as it was and tells the referrer why.
 
+use super::sdes::SdpRole;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -425,6 +426,7 @@ impl B2bua {
                 &transferee_path,
                 body,
                 true,
+                SdpRole::Offer,
             )
             .map_err(|e| (e.status(), e.to_string())),
         };
@@ -538,6 +540,7 @@ impl B2bua {
             &target.dialog.path,
             body_of(&resp.headers, &resp.body),
             true,
+            SdpRole::Answer,
         )
         .unwrap_or(None);
         let ack = ack_for(txl, &mut target.dialog, cseq, with(&answer));

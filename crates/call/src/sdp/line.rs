@@ -73,6 +73,25 @@ impl Line {
         self.attribute().is_some_and(|a| a.name == name)
     }
 
+    /// A new line `text` with the same ending as `like` (a missing ending becomes CRLF: the
+    /// line goes before others).
+    pub(crate) fn new_like(text: &str, like: &Line) -> Line {
+        Line {
+            text: text.as_bytes().to_vec(),
+            eol: match like.eol {
+                Eol::None => Eol::CrLf,
+                e => e,
+            },
+        }
+    }
+
+    /// Gives a line without an ending (the last of a body) a CRLF, before lines follow it.
+    pub(crate) fn ensure_eol(&mut self) {
+        if self.eol == Eol::None {
+            self.eol = Eol::CrLf;
+        }
+    }
+
     /// Replaces the value, keeping the type letter and the line ending.
     pub(crate) fn set_value(&mut self, value: &str) {
         self.text.truncate(2);

@@ -222,6 +222,47 @@ impl MediaSection {
         self.values("crypto").filter_map(Crypto::parse)
     }
 
+    /// Whether the profile is SRTP's (`RTP/SAVP`, `RTP/SAVPF`, RFC 3711 §12): an offer that
+    /// cannot be answered without SRTP.
+    pub fn is_savp(&self) -> bool {
+        matches!(self.m.proto.as_str(), "RTP/SAVP" | "RTP/SAVPF")
+    }
+
+    /// Sets the profile to SRTP's or plain RTP's, keeping the feedback variant (`...F`); other
+    /// protocols (`UDP/TLS/...`) are left alone.
+    pub fn set_savp(&mut self, savp: bool) {
+        let proto = match (self.m.proto.as_str(), savp) {
+            ("RTP/AVP" | "RTP/SAVP", true) => "RTP/SAVP",
+            ("RTP/AVP" | "RTP/SAVP", false) => "RTP/AVP",
+            ("RTP/AVPF" | "RTP/SAVPF", true) => "RTP/SAVPF",
+            ("RTP/AVPF" | "RTP/SAVPF", false) => "RTP/AVPF",
+            _ => return,
+        };
+        if self.m.proto != proto {
+            let mut m = self.m.clone();
+            m.proto = proto.to_owned();
+            self.set_media_line(m);
+        }
+    }
+
+    /// Replaces every `a=crypto` line with `values` (RFC 4568 §9.1), appended at the end of
+    /// the section. An empty `values` removes them all.
+    pub fn set_crypto(&mut self, values: &[String]) {
+        self.remove_lines(|l| l.is_attribute("crypto"));
+        if values.is_empty() {
+            return;
+        }
+        let like = self.lines[0].clone();
+        if let Some(last) = self.lines.last_mut() {
+            // The old last line may have had no ending (end of body): it gets one now.
+            last.ensure_eol();
+        }
+        for v in values {
+            self.lines
+                .push(Line::new_like(&format!("a=crypto:{v}"), &like));
+        }
+    }
+
     /// Keeps only the formats in `keep` on the `m=` line, and removes the `a=rtpmap`, `a=fmtp`
     /// and `a=rtcp-fb` lines of the others (other lines are untouched). The caller bumps the
     /// origin version ([`super::Sdp::bump_version`]).

@@ -39,7 +39,7 @@ pub use anchor::{anchor, media_endpoint, MediaEndpoint};
 pub use attribute::Attribute;
 pub use codec::{Codec, PayloadType};
 pub use connection::Connection;
-pub use crypto::Crypto;
+pub use crypto::{choose_crypto, crypto_value, Crypto, CryptoRefusal};
 pub use direction::Direction;
 pub use error::SdpError;
 pub use ice::{is_ice_attribute, ICE_ATTRIBUTES};

@@ -12,7 +12,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use call::b2bua::{CallRef, MediaControl, MediaLeg};
-use relay::{ChannelId, ChannelStats, DirectPeer, LimitHit, Peer, TimeoutKind};
+use relay::{ChannelId, ChannelStats, DirectPeer, LimitHit, Peer, SrtpKeys, TimeoutKind};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -224,6 +224,10 @@ impl MediaControl for RelayPool {
         });
     }
 
+    fn set_srtp(&mut self, _now: Instant, call: CallRef, leg: MediaLeg, keys: SrtpKeys) {
+        self.send(call, leg, |ch| Command::SetSrtp(ch, Box::new(keys.clone())));
+    }
+
     fn pair(&mut self, _now: Instant, call: CallRef) {
         if let (Some((w, a)), Some((_, b))) = (
             self.legs.get(&(call, MediaLeg::Caller)),
@@ -277,6 +281,9 @@ impl MediaControl for SharedPool {
         renegotiated: bool,
     ) {
         self.with(|p| p.set_peer(now, call, leg, peer, renegotiated))
+    }
+    fn set_srtp(&mut self, now: Instant, call: CallRef, leg: MediaLeg, keys: SrtpKeys) {
+        self.with(|p| p.set_srtp(now, call, leg, keys))
     }
     fn pair(&mut self, now: Instant, call: CallRef) {
         self.with(|p| p.pair(now, call))

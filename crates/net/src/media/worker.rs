@@ -23,7 +23,7 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use relay::{
     CallRef, ChannelId, ChannelStats, Config, DirectPeer, LegRef, LimitHit, Peer, Relay,
-    RelayCommand, RelayEvent, RelayPort,
+    RelayCommand, RelayEvent, RelayPort, SrtpKeys,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -54,6 +54,8 @@ pub(crate) enum Command {
         peer: Peer,
         renegotiated: bool,
     },
+    /// SRTP keys of a channel's device (boxed: key material is large next to the rest).
+    SetSrtp(ChannelId, Box<SrtpKeys>),
     Pair(ChannelId, ChannelId),
     PairDirect(ChannelId, DirectPeer),
     Release(ChannelId),
@@ -73,6 +75,10 @@ pub struct WorkerCounters {
     pub dropped: AtomicU64,
     /// Channels allocated now.
     pub in_use: AtomicU64,
+    /// SRTP/SRTCP packets that failed authentication, over every channel so far.
+    pub srtp_auth_failures: AtomicU64,
+    /// SRTP/SRTCP replays dropped, over every channel so far.
+    pub srtp_replays: AtomicU64,
 }
 
 /// The control side's handle on a worker.
@@ -164,6 +170,9 @@ struct Local {
     forwarded: u64,
     forwarded_bytes: u64,
     dropped: u64,
+    /// SRTP counters of released channels.
+    srtp_auth_failures: u64,
+    srtp_replays: u64,
 }
 
 struct Worker {
@@ -190,7 +199,8 @@ struct Worker {
 impl Worker {
     fn run(&mut self) {
         let mut events = vec![EpollEvent::empty(); EVENTS];
-        let mut buf = [0u8; MAX_DATAGRAM];
+        // Room after the datagram for an SRTP trailer appended in place.
+        let mut buf = [0u8; MAX_DATAGRAM + relay::SRTP_TRAILER];
         let mut next_publish = Instant::now() + PUBLISH;
         loop {
             let now = Instant::now();
@@ -246,24 +256,28 @@ impl Worker {
 
     /// Reads the one datagram a ready port reported and forwards it.
     #[inline]
-    fn receive(&mut self, now: Instant, port: usize, buf: &mut [u8; MAX_DATAGRAM]) {
+    fn receive(
+        &mut self,
+        now: Instant,
+        port: usize,
+        buf: &mut [u8; MAX_DATAGRAM + relay::SRTP_TRAILER],
+    ) {
         let Some(i) = port.checked_sub(usize::from(self.base)) else {
             return;
         };
         let Some(Some(sock)) = self.sockets.get(i) else {
             return;
         };
-        let (n, from) = match sock.recv_from(buf) {
+        let (n, from) = match sock.recv_from(&mut buf[..MAX_DATAGRAM]) {
             Ok(r) => r,
             // Spurious readiness, or an ICMP error of an earlier send surfacing on Linux: not
             // this packet's fault, and level-triggered readiness reports real data again.
             Err(_) => return,
         };
         self.local.received += 1;
-        let pkt = &buf[..n];
-        let Some(fwd) = self
-            .relay
-            .on_packet(now, RelayPort::new(port as u16), from, pkt)
+        let Some((fwd, len)) =
+            self.relay
+                .handle_packet(now, RelayPort::new(port as u16), from, buf, n)
         else {
             self.local.dropped += 1;
             return;
@@ -273,10 +287,10 @@ impl Worker {
             self.local.dropped += 1;
             return;
         };
-        match out.send_to(pkt, fwd.to) {
+        match out.send_to(&buf[..len], fwd.to) {
             Ok(_) => {
                 self.local.forwarded += 1;
-                self.local.forwarded_bytes += n as u64;
+                self.local.forwarded_bytes += len as u64;
             }
             Err(_) => self.local.dropped += 1,
         }
@@ -306,6 +320,9 @@ impl Worker {
                     };
                     log_channel_error(r);
                 }
+                Command::SetSrtp(channel, keys) => {
+                    log_channel_error(self.relay.set_srtp(channel, &keys))
+                }
                 Command::Pair(a, b) => log_channel_error(self.relay.pair(now, a, b)),
                 Command::PairDirect(ch, peer) => {
                     log_channel_error(self.relay.pair_direct(now, ch, peer))
@@ -313,6 +330,8 @@ impl Worker {
                 Command::Release(channel) => {
                     if let Ok(stats) = self.relay.snapshot(channel) {
                         let call = stats.call;
+                        self.local.srtp_auth_failures += stats.srtp_auth_failures;
+                        self.local.srtp_replays += stats.srtp_replays;
                         self.pending.push_back(MediaReport::Closed(Box::new(stats)));
                         log_channel_error(self.relay.release(now, channel));
                         if self.relay.channels_of(call).next().is_none() {
@@ -455,6 +474,12 @@ impl Worker {
             .flat_map(|call| self.relay.channels_of(*call).collect::<Vec<_>>())
             .filter_map(|id| self.relay.snapshot(id).ok())
             .collect();
+        let (auth, replays) = snapshot.iter().fold(
+            (self.local.srtp_auth_failures, self.local.srtp_replays),
+            |(a, r), s| (a + s.srtp_auth_failures, r + s.srtp_replays),
+        );
+        c.srtp_auth_failures.store(auth, Ordering::Relaxed);
+        c.srtp_replays.store(replays, Ordering::Relaxed);
         if let Ok(mut shared) = self.channels.lock() {
             *shared = snapshot;
         }

@@ -788,6 +788,7 @@ fn rfc3515_blind_transfer_to_target_that_answers() {
     let target = Target {
         uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
         path: c,
+        payload_security: false,
     };
     assert!(rig
         .b2b
@@ -892,6 +893,7 @@ fn rfc3515_transfer_target_busy_keeps_the_call() {
     let target = Target {
         uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
         path: c,
+        payload_security: false,
     };
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
@@ -986,6 +988,7 @@ fn rfc3515_transfer_to_remote_target_anchors_both_legs() {
     let target = Target {
         uri: sip::Uri::parse("sip:2003@198.51.100.50").unwrap(),
         path: d,
+        payload_security: false,
     };
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
@@ -1045,6 +1048,7 @@ fn rfc3515_remote_caller_transfers_office_phone() {
     let target = Target {
         uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
         path: c,
+        payload_security: false,
     };
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
@@ -1175,6 +1179,7 @@ fn rfc3515_transferee_hanging_up_cancels_the_target() {
     let target = Target {
         uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
         path: c,
+        payload_security: false,
     };
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));

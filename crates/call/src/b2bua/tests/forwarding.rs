@@ -13,6 +13,7 @@ fn target_at(p: Path) -> Forward {
         targets: vec![Target {
             uri: Uri::parse(&format!("sip:{TARGET}@{}", p.remote)).unwrap(),
             path: p,
+            payload_security: false,
         }],
     }
 }
