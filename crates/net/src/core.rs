@@ -922,21 +922,25 @@ impl Core {
         }
         match req.method {
             Method::Register => {
-                let secure = Registrar::aor_of(req)
-                    .and_then(|aor| self.stations.get(&aor.0))
-                    .is_some_and(|s| s.payload_security);
-                if secure {
-                    if let Err(why) = call::payload_security::check_register(path) {
+                let station = Registrar::aor_of(req).and_then(|aor| self.stations.get(&aor.0));
+                let secure = station.is_some_and(|s| s.payload_security);
+                let credentials = station.map(|s| s.credentials.clone());
+                // Payload security is checked after digest: before it, a 403 would tell a
+                // prober that the number exists (and has the flag).
+                let resp = self.registrar.handle_register_checked(
+                    now,
+                    req,
+                    path,
+                    credentials.as_ref(),
+                    |tag| {
+                        let why = call::payload_security::check_register(path)
+                            .err()
+                            .filter(|_| secure)?;
                         info!(zone = %path.zone, transport = ?path.transport, "REGISTER refused: payload security requires TLS");
-                        let resp = Response::for_request(req, why.status(), Some(&tag));
-                        return with_warning(resp, &why.to_string());
-                    }
-                }
-                let station = Registrar::aor_of(req)
-                    .and_then(|aor| self.stations.get(&aor.0).map(|s| s.credentials.clone()));
-                let resp = self
-                    .registrar
-                    .handle_register(now, req, path, station.as_ref());
+                        let resp = Response::for_request(req, why.status(), Some(tag));
+                        Some(with_warning(resp, &why.to_string()))
+                    },
+                );
                 if resp.status == StatusCode::OK {
                     Stats::bump(&self.stats.registered);
                 }

@@ -206,6 +206,21 @@ impl Registrar {
         path: &Path,
         station: Option<&StationCredentials>,
     ) -> Response {
+        self.handle_register_checked(now, req, path, station, |_| None)
+    }
+
+    /// [`Registrar::handle_register`] with a policy of the caller's applied once the station
+    /// has proved who it is and before any binding changes: `after_auth` gets the refusal's
+    /// To tag and returns the refusal, if any. Refusing only after authentication keeps the
+    /// policy from telling an unauthenticated prober which numbers exist.
+    pub fn handle_register_checked(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        path: &Path,
+        station: Option<&StationCredentials>,
+        after_auth: impl FnOnce(&str) -> Option<Response>,
+    ) -> Response {
         self.tag_counter += 1;
         let tag = format!("{:x}", self.tag_counter);
         let reply = |status| Response::for_request(req, status, Some(&tag));
@@ -227,6 +242,9 @@ impl Registrar {
                 return resp;
             }
             AuthOutcome::Forbidden => return reply(StatusCode::FORBIDDEN),
+        }
+        if let Some(refusal) = after_auth(&tag) {
+            return refusal;
         }
         match self.update_bindings(now, req, path, &aor) {
             Ok(()) => {
