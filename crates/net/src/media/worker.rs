@@ -562,3 +562,127 @@ fn log_channel_error(r: Result<(), relay::ChannelError>) {
         debug!(error = %e, "relay command for a released channel");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_millis(300);
+
+    fn rtp(seq: u16) -> Vec<u8> {
+        let mut p = vec![0x80, 0x00];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        p.extend_from_slice(&[0xff; 160]);
+        p
+    }
+
+    fn phone() -> UdpSocket {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        s
+    }
+
+    /// The next datagram on `s` and where it came from, or None after [`WAIT`].
+    fn recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
+        let mut buf = [0u8; MAX_DATAGRAM];
+        s.recv_from(&mut buf)
+            .ok()
+            .map(|(n, f)| (buf[..n].to_vec(), f))
+    }
+
+    fn allocate(w: &WorkerHandle, leg: u64) -> (ChannelId, u16) {
+        let (tx, rx) = std_mpsc::sync_channel(1);
+        w.send(Command::Allocate {
+            call: CallRef(1),
+            leg: LegRef(leg),
+            reply: tx,
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("worker answers")
+            .expect("channel")
+    }
+
+    /// The connected send sockets must not change what the relay core decides: RFC 4961
+    /// symmetric RTP with a latched source, a third address never forwarded (and counted as
+    /// dropped) whether it reaches the port's unconnected socket or not, re-latching after
+    /// silence, after which the old source is the third address and the socket that was
+    /// connected to it now sends to the new one.
+    #[test]
+    fn rfc4961_connected_send_sockets_keep_latching_and_third_address_rules() {
+        // Outside Linux's default ephemeral range (32768-60999), so nothing else binds them.
+        let ports = 61_200..=61_211;
+        let config = Config {
+            ports: ports.clone(),
+            relatch_after_silence: Duration::from_millis(400),
+            ..Config::default()
+        };
+        let (to_core, _core) = mpsc::channel(16);
+        let mut w = spawn(0, config, IpAddr::from([127, 0, 0, 1]), to_core).expect("worker");
+        let (a, b, c) = (phone(), phone(), phone());
+        let (ch_a, port_a) = allocate(&w, 1);
+        let (ch_b, port_b) = allocate(&w, 2);
+        let relay_a = SocketAddr::from(([127, 0, 0, 1], port_a));
+        let relay_b = SocketAddr::from(([127, 0, 0, 1], port_b));
+        for (ch, s) in [(ch_a, &a), (ch_b, &b)] {
+            w.send(Command::SetPeer {
+                channel: ch,
+                // Its SIP came from its media's IP: reached before it latches (B, first packet).
+                peer: Peer {
+                    signalling_ip: Some(IpAddr::from([127, 0, 0, 1])),
+                    ..Peer::new(s.local_addr().expect("addr"))
+                },
+                renegotiated: false,
+            });
+        }
+        w.send(Command::Pair(ch_a, ch_b));
+        // The worker reads commands after the packets of a wake-up: let it take these first.
+        std::thread::sleep(Duration::from_millis(50));
+
+        // Both ways, several packets: each port now sends through its connected socket.
+        for seq in 0..5 {
+            a.send_to(&rtp(seq), relay_a).expect("send");
+            let (p, from) = recv(&b).expect("A's packet reaches B");
+            assert_eq!((p, from), (rtp(seq), relay_b));
+            b.send_to(&rtp(100 + seq), relay_b).expect("send");
+            let (p, from) = recv(&a).expect("B's packet reaches A");
+            assert_eq!((p, from), (rtp(100 + seq), relay_a));
+        }
+
+        // A third address while A is live: not forwarded, counted as dropped.
+        c.send_to(&rtp(7), relay_a).expect("send");
+        assert!(recv(&b).is_none(), "a third address was forwarded");
+        std::thread::sleep(PUBLISH + Duration::from_millis(200));
+        assert!(w.counters.dropped.load(Ordering::Relaxed) >= 1);
+
+        // A silent longer than relatch_after_silence: C takes its place, both ways.
+        c.send_to(&rtp(8), relay_a).expect("send");
+        assert_eq!(
+            recv(&b).expect("C's packet reaches B after re-latching").0,
+            rtp(8)
+        );
+        b.send_to(&rtp(200), relay_b).expect("send");
+        assert_eq!(recv(&c).expect("B's packet reaches C").0, rtp(200));
+        assert!(
+            recv(&a).is_none(),
+            "B's packet still went to the old source"
+        );
+
+        // A is now the third address; its packets are dropped whichever socket reads them.
+        for seq in 9..12 {
+            a.send_to(&rtp(seq), relay_a).expect("send");
+            c.send_to(&rtp(300 + seq), relay_a).expect("send");
+            assert_eq!(recv(&b).expect("C still reaches B").0, rtp(300 + seq));
+        }
+        assert!(
+            recv(&b).is_none(),
+            "the old source was forwarded after re-latching"
+        );
+
+        w.send(Command::Stop);
+        if let Some(t) = w.thread.take() {
+            t.join().expect("worker thread");
+        }
+    }
+}
