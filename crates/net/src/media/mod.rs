@@ -2,7 +2,9 @@
 //! [`RelayPool`] the call core allocates channels from.
 //!
 //! Every channel of a call lives in one worker (pairing forwards between two channels of the
-//! same relay core); a call's first channel goes to the worker with the most free channels.
+//! same relay core); a call's first channel goes to the worker with the most free channels once
+//! the second channels that calls already holding one may still ask for are set aside
+//! ([`place`]), so two calls set up at once do not each leave the other one channel short.
 //! The simultaneous-Internet-calls limit is global, so it is counted here, not in the workers.
 
 mod worker;
@@ -44,6 +46,8 @@ pub struct RelayPool {
     workers: Vec<WorkerHandle>,
     /// Channels each worker has handed out (the control side's count, for placement).
     in_use: Vec<u32>,
+    /// Per worker, calls holding exactly one channel there: each may still want a second.
+    half_open: Vec<u32>,
     legs: HashMap<(CallRef, MediaLeg), (usize, ChannelId)>,
     internet_calls: Option<u32>,
     total_in_use: u32,
@@ -82,6 +86,7 @@ impl RelayPool {
         }
         Ok(RelayPool {
             in_use: vec![0; workers.len()],
+            half_open: vec![0; workers.len()],
             workers,
             legs: HashMap::new(),
             internet_calls: config.relay.internet_calls,
@@ -140,6 +145,23 @@ impl RelayPool {
             .find_map(|leg| self.legs.get(&(call, *leg)).map(|(w, _)| *w))
     }
 
+    fn legs_of(&self, call: CallRef) -> usize {
+        [MediaLeg::Caller, MediaLeg::Callee]
+            .iter()
+            .filter(|leg| self.legs.contains_key(&(call, **leg)))
+            .count()
+    }
+
+    /// Keeps `half_open` in step after `call`'s channels in worker `w` went from `before` to
+    /// `after` in number.
+    fn count_half_open(&mut self, w: usize, before: usize, after: usize) {
+        match (before == 1, after == 1) {
+            (false, true) => self.half_open[w] += 1,
+            (true, false) => self.half_open[w] = self.half_open[w].saturating_sub(1),
+            _ => {}
+        }
+    }
+
     fn send(&self, call: CallRef, leg: MediaLeg, cmd: impl FnOnce(ChannelId) -> Command) {
         if let Some((w, id)) = self.legs.get(&(call, leg)) {
             self.workers[*w].send(cmd(*id));
@@ -163,6 +185,20 @@ fn worker_count(configured: usize, cores: usize, channels: u32) -> usize {
     wanted.min(fit).max(1)
 }
 
+/// The worker for a call's first channel, given each worker's free channels and its calls
+/// holding one channel (each may still ask for a second there): a worker with room first, then
+/// the most room once those second channels are set aside, then the most room. Without the set
+/// aside, two calls placed between each other's legs can both end in the worker with two free,
+/// and the second remote leg of the first is refused while another worker has room.
+fn place(free: &[u32], half_open: &[u32]) -> usize {
+    (0..free.len())
+        .max_by_key(|&i| {
+            let spare = i64::from(free[i]) - i64::from(half_open.get(i).copied().unwrap_or(0));
+            (free[i] > 0, spare, free[i])
+        })
+        .unwrap_or(0)
+}
+
 fn relay_call(call: CallRef) -> relay::CallRef {
     relay::CallRef(call.0)
 }
@@ -177,10 +213,12 @@ impl MediaControl for RelayPool {
         }
         let capacity: u32 = self.workers.iter().map(|w| w.capacity).sum();
         let w = self.worker_of(call).unwrap_or_else(|| {
-            (0..self.workers.len())
-                .max_by_key(|&i| self.workers[i].capacity.saturating_sub(self.in_use[i]))
-                .unwrap_or(0)
+            let free: Vec<u32> = (0..self.workers.len())
+                .map(|i| self.workers[i].capacity.saturating_sub(self.in_use[i]))
+                .collect();
+            place(&free, &self.half_open)
         });
+        let before = self.legs_of(call);
         let (reply_tx, reply_rx) = std_mpsc::sync_channel(1);
         self.workers[w].send(Command::Allocate {
             call: relay_call(call),
@@ -192,6 +230,8 @@ impl MediaControl for RelayPool {
                 self.legs.insert((call, leg), (w, id));
                 self.in_use[w] += 1;
                 self.total_in_use += 1;
+                let after = self.legs_of(call);
+                self.count_half_open(w, before, after);
                 Ok(port)
             }
             Ok(Err(hit)) => {
@@ -242,7 +282,10 @@ impl MediaControl for RelayPool {
     }
 
     fn release(&mut self, _now: Instant, call: CallRef, leg: MediaLeg) {
+        let before = self.legs_of(call);
         if let Some((w, id)) = self.legs.remove(&(call, leg)) {
+            let after = self.legs_of(call);
+            self.count_half_open(w, before, after);
             self.workers[w].send(Command::Release(id));
             self.in_use[w] = self.in_use[w].saturating_sub(1);
             self.total_in_use = self.total_in_use.saturating_sub(1);
@@ -307,7 +350,24 @@ impl Drop for RelayPool {
 
 #[cfg(test)]
 mod tests {
-    use super::worker_count;
+    use super::{place, worker_count};
+
+    #[test]
+    fn first_channel_leaves_room_for_second_channels_of_calls_being_set_up() {
+        // 1 free in each worker, but worker 1 holds a call waiting for its callee's channel:
+        // the next call starts in worker 0 (before: the tie went to worker 1, whose last
+        // channel the first call then could not get).
+        assert_eq!(place(&[1, 1], &[0, 1]), 0);
+        assert_eq!(place(&[1, 1], &[1, 0]), 1);
+        // The most room once set aside wins, even over a larger raw figure.
+        assert_eq!(place(&[5, 4], &[3, 0]), 1);
+        // Room at all comes first: a full worker is never chosen while another has a channel.
+        assert_eq!(place(&[0, 2], &[0, 5]), 1);
+        assert_eq!(place(&[3, 0], &[9, 0]), 0);
+        // Nothing set aside: the most free, as before.
+        assert_eq!(place(&[2, 7, 3], &[0, 0, 0]), 1);
+        assert_eq!(place(&[], &[]), 0);
+    }
 
     #[test]
     fn every_worker_holds_at_least_one_remote_to_remote_call() {
