@@ -11,6 +11,8 @@ mod station_cmd;
 mod station_cos;
 mod status_cmd;
 mod stun_cmd;
+mod tls_identity;
+mod tls_reload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
