@@ -746,7 +746,12 @@ mod tests {
 
     #[test]
     fn tls_defaults_follow_the_brief() {
-        let t = ConfigFile::parse("").unwrap().tls.settings().unwrap().unwrap();
+        let t = ConfigFile::parse("")
+            .unwrap()
+            .tls
+            .settings()
+            .unwrap()
+            .unwrap();
         assert_eq!((t.internal_port, t.external_port), (5061, 5063));
         assert_eq!(t.min_rsa_bits, 2048);
         assert_eq!(t.client_auth, net::ClientAuth::Off);
@@ -776,11 +781,17 @@ mod tests {
             ("certificate = \"/a.pem\"", "tls.private_key"),
             ("private_key = \"/a.key\"", "tls.certificate"),
             ("min_rsa_bits = 512", "tls.min_rsa_bits"),
-            ("client_certificates = \"sometimes\"", "tls.client_certificates"),
+            (
+                "client_certificates = \"sometimes\"",
+                "tls.client_certificates",
+            ),
             ("client_certificates = \"required\"", "tls.client_ca"),
             ("crl = \"/ca.crl\"", "tls.crl"),
             ("check_subject_name = true", "tls.check_subject_name"),
-            ("certificate = \" \"\nprivate_key = \"/a.key\"", "tls.certificate"),
+            (
+                "certificate = \" \"\nprivate_key = \"/a.key\"",
+                "tls.certificate",
+            ),
         ] {
             let c = ConfigFile::parse(&format!("[tls]\n{text}\n")).unwrap();
             let e = c.tls.settings().unwrap_err();

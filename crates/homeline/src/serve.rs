@@ -32,7 +32,11 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     }
     let tls = file.tls.settings()?;
     if let Some(t) = &tls {
-        config.tls = Some(crate::tls_reload::tls_config(t, data, &host_names(&config))?);
+        config.tls = Some(crate::tls_reload::tls_config(
+            t,
+            data,
+            &host_names(&config),
+        )?);
     }
     let socket = net::control::socket_path(data);
     config.control_socket = Some(socket.clone());
@@ -53,7 +57,13 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     for (zone, transport, addr) in &server.listeners {
         info!(%zone, %transport, %addr, "listening");
     }
-    if let Some(c) = server.stats.tls_certificate.lock().ok().and_then(|c| c.clone()) {
+    if let Some(c) = server
+        .stats
+        .tls_certificate
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+    {
         crate::tls_reload::log_certificate("TLS certificate", &c);
     }
     if let (Some((cert, key)), Some(setter)) = (

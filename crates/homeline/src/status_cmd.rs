@@ -162,10 +162,13 @@ fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
         row("NAT type", nat);
     }
     row("Registered bindings", s.bindings.to_string());
-    row("Stream connections", match &s.tls {
-        Some(t) => format!("{} (TCP and TLS), {} TLS", s.flows, t.connections),
-        None => s.flows.to_string(),
-    });
+    row(
+        "Stream connections",
+        match &s.tls {
+            Some(t) => format!("{} (TCP and TLS), {} TLS", s.flows, t.connections),
+            None => s.flows.to_string(),
+        },
+    );
     if let Some(t) = &s.tls {
         let c = &t.certificate;
         row(

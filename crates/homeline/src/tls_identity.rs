@@ -24,18 +24,20 @@ pub(crate) fn load_or_create(data: &Path, names: &[String]) -> Result<TlsIdentit
             .with_context(|| format!("{} / {}", cert_path.display(), key_path.display()));
     }
     let key = rcgen::KeyPair::generate().context("cannot make a TLS key")?;
-    let mut params =
-        rcgen::CertificateParams::new(names.to_vec()).context("certificate names")?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, names.first().map_or("homeline", |n| n.as_str()));
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).context("certificate names")?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        names.first().map_or("homeline", |n| n.as_str()),
+    );
     params
         .distinguished_name
         .push(rcgen::DnType::OrganizationName, "homeline");
     let now = std::time::SystemTime::now();
     params.not_before = (now - std::time::Duration::from_secs(3600)).into();
     params.not_after = (now + std::time::Duration::from_secs(10 * 365 * 86_400)).into();
-    let cert = params.self_signed(&key).context("cannot sign the certificate")?;
+    let cert = params
+        .self_signed(&key)
+        .context("cannot sign the certificate")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     write_private(&key_path, key.serialize_pem().as_bytes())?;
     std::fs::write(&cert_path, cert.pem())
@@ -75,7 +77,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("tls/server.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("tls/server.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -28,12 +28,14 @@ pub(crate) fn tls_config(s: &TlsSettings, data: &Path, names: &[String]) -> Resu
     config.client_auth = s.client_auth;
     config.check_subject_name = s.check_subject_name;
     if let Some(ca) = &s.client_ca {
-        let pem = std::fs::read(ca).with_context(|| format!("tls.client_ca: cannot read {}", ca.display()))?;
+        let pem = std::fs::read(ca)
+            .with_context(|| format!("tls.client_ca: cannot read {}", ca.display()))?;
         config.client_ca = net::tls::certificates_from_pem("client CA", &pem)
             .with_context(|| format!("tls.client_ca: {}", ca.display()))?;
     }
     if let Some(crl) = &s.crl {
-        let data = std::fs::read(crl).with_context(|| format!("tls.crl: cannot read {}", crl.display()))?;
+        let data = std::fs::read(crl)
+            .with_context(|| format!("tls.crl: cannot read {}", crl.display()))?;
         config.crls = net::tls::crls_from_pem_or_der(&data)
             .with_context(|| format!("tls.crl: {}", crl.display()))?;
     }
@@ -74,8 +76,12 @@ pub(crate) fn spawn_watch(cert: PathBuf, key: PathBuf, setter: TlsIdentitySetter
             }
             seen = now;
             match read_identity(&cert, &key).and_then(|id| Ok(setter.set(&id)?)) {
-                Ok(info) => log_certificate("TLS certificate reloaded: new handshakes use it", &info),
-                Err(e) => warn!(error = %format!("{e:#}"), "TLS certificate files changed but not loaded; the current certificate stays"),
+                Ok(info) => {
+                    log_certificate("TLS certificate reloaded: new handshakes use it", &info)
+                }
+                Err(e) => {
+                    warn!(error = %format!("{e:#}"), "TLS certificate files changed but not loaded; the current certificate stays")
+                }
             }
         }
     });

@@ -84,8 +84,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, l: Listener) {
 /// not hold a task and a descriptor), then the connection.
 async fn handshake(stream: TcpStream, path: Path, tls: TlsServer, l: Listener) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
-    let stream = match tokio::time::timeout(tls.handshake_timeout, acceptor.accept(stream)).await
-    {
+    let stream = match tokio::time::timeout(tls.handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             Stats::bump(&l.stats.tls_handshake_failed);

@@ -335,11 +335,9 @@ impl TlsServer {
                         .add(ca.clone())
                         .map_err(|e| TlsError::Verifier(format!("client CA: {e}")))?;
                 }
-                let mut b = WebPkiClientVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    provider.clone(),
-                )
-                .with_crls(config.crls.iter().cloned());
+                let mut b =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                        .with_crls(config.crls.iter().cloned());
                 if mode == ClientAuth::Optional {
                     b = b.allow_unauthenticated();
                 }
@@ -539,7 +537,13 @@ mod tests {
         let weak = test_certs::rsa_1024();
         let e = TlsServer::new(&TlsConfig::new(weak.clone())).unwrap_err();
         assert!(
-            matches!(e, TlsError::WeakRsa { bits: 1024, min: 2048 }),
+            matches!(
+                e,
+                TlsError::WeakRsa {
+                    bits: 1024,
+                    min: 2048
+                }
+            ),
             "{e}"
         );
         assert!(e.to_string().contains("tls.min_rsa_bits"), "{e}");

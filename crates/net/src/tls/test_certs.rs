@@ -4,8 +4,14 @@
 use super::TlsIdentity;
 
 const EC: [(&str, &str); 2] = [
-    (include_str!("testdata/ec1.crt"), include_str!("testdata/ec1.key")),
-    (include_str!("testdata/ec2.crt"), include_str!("testdata/ec2.key")),
+    (
+        include_str!("testdata/ec1.crt"),
+        include_str!("testdata/ec1.key"),
+    ),
+    (
+        include_str!("testdata/ec2.crt"),
+        include_str!("testdata/ec2.key"),
+    ),
 ];
 
 /// One of two ECDSA P-256 self-signed identities (`seed` 1 or 2).
@@ -29,7 +35,8 @@ pub(super) fn pem(label: &str, der: &[u8]) -> String {
     const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut b64 = String::new();
     for chunk in der.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
         for i in 0..=chunk.len() {
             b64.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
