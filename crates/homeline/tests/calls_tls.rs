@@ -298,12 +298,18 @@ fn tls_on_the_external_zone_call_is_anchored_in_the_relay() {
         "2102",
         &phone_files(&certs.0, "b", &[&crt]),
     );
-    let st = status(&pbx.data.0);
-    let remote = st["remote_bindings"].as_array().unwrap();
-    assert!(
-        remote.len() == 2 && remote.iter().all(|r| r["transport"] == "tls"),
-        "{st}"
-    );
+    // Status refreshes the remote-binding list about once a second.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = status(&pbx.data.0);
+        let remote = st["remote_bindings"].as_array().unwrap();
+        if remote.len() == 2 {
+            assert!(remote.iter().all(|r| r["transport"] == "tls"), "{st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{st}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     connect_call(&mut a, &mut b);
     let relay_before = status(&pbx.data.0)["relay"]["packets"].as_u64().unwrap();
