@@ -56,7 +56,7 @@ pub(crate) struct TlsSection {
     pub(crate) certificate: Option<String>,
     /// PEM private key of `certificate`.
     pub(crate) private_key: Option<String>,
-    /// Shortest RSA key accepted for the certificate, bits. Default 2048.
+    /// Shortest RSA key accepted for the certificate, bits (2048 to 16384). Default 2048.
     pub(crate) min_rsa_bits: Option<u32>,
     /// Device certificates (mutual TLS): "off", "optional" or "required". Default "off".
     pub(crate) client_certificates: Option<String>,
@@ -91,8 +91,9 @@ pub(crate) struct TlsSettings {
     pub(crate) crl: Option<std::path::PathBuf>,
 }
 
-/// Smallest and largest `tls.min_rsa_bits` accepted.
-const RSA_BITS: std::ops::RangeInclusive<u32> = 1024..=16384;
+/// Smallest and largest `tls.min_rsa_bits` accepted (the crypto library refuses RSA keys
+/// below 2048 bits whatever the setting).
+const RSA_BITS: std::ops::RangeInclusive<u32> = 2048..=16384;
 
 impl TlsSection {
     /// The checked settings; `None` when TLS is disabled. Errors name the key.
@@ -780,7 +781,7 @@ mod tests {
         for (text, key) in [
             ("certificate = \"/a.pem\"", "tls.private_key"),
             ("private_key = \"/a.key\"", "tls.certificate"),
-            ("min_rsa_bits = 512", "tls.min_rsa_bits"),
+            ("min_rsa_bits = 1024", "tls.min_rsa_bits"),
             (
                 "client_certificates = \"sometimes\"",
                 "tls.client_certificates",

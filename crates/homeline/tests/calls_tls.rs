@@ -489,3 +489,171 @@ fn tls_scan_finds_no_protocol_below_tls12_and_no_weak_suite() {
         "{st}"
     );
 }
+
+/// A CA in `dir` (`ca.crt`, `ca.key`) and a certificate signed by it with subject CN `cn`:
+/// `(name.crt, name.key)`.
+fn ca_signed(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
+    if !dir.join("ca.crt").exists() {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=devices CA",
+            ],
+        );
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(
+            dir.join("ca.cnf"),
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ndefault_md = sha256\n\
+             crlnumber = crlnumber\ndefault_crl_days = 2\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+        // Version 3 with the usage of a device certificate (webpki refuses version 1).
+        std::fs::write(
+            dir.join("device.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+    }
+    let (crt, key, csr) = (
+        format!("{name}.crt"),
+        format!("{name}.key"),
+        format!("{name}.csr"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={cn}"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            "device.ext",
+        ],
+    );
+    (dir.join(crt), dir.join(key))
+}
+
+/// Revokes `crt` and writes the CA's CRL to `ca.crl`.
+fn revoke(dir: &Path, crt: &Path) -> PathBuf {
+    let c = crt.to_str().unwrap();
+    openssl(
+        dir,
+        &[
+            "ca", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-revoke", c,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "ca", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-gencrl", "-out",
+            "ca.crl",
+        ],
+    );
+    dir.join("ca.crl")
+}
+
+#[test]
+fn mutual_tls_device_certificates_validated_revoked_and_named() {
+    let certs = TempDir::new("tls-mtls-certs");
+    let (crt, key) = self_signed(&certs.0, "server", "127.0.0.1");
+    let (good, good_key) = ca_signed(&certs.0, "dev2001", "2001");
+    let (bad, bad_key) = ca_signed(&certs.0, "revoked", "2002");
+    let crl = revoke(&certs.0, &bad);
+    let (stranger, stranger_key) = self_signed(&certs.0, "stranger", "2001");
+    let pbx = tls_pbx(
+        "tls-mtls",
+        &[("2001", false), ("2002", false)],
+        &crt,
+        &key,
+        &format!(
+            "client_certificates = \"required\"\nclient_ca = \"{}\"\ncrl = \"{}\"\ncheck_subject_name = true\n",
+            certs.0.join("ca.crt").display(),
+            crl.display()
+        ),
+        "",
+    );
+    let with = |c: &Path, k: &Path| {
+        probe(
+            pbx.internal,
+            &[
+                "-tls1_2",
+                "-cert",
+                c.to_str().unwrap(),
+                "-key",
+                k.to_str().unwrap(),
+            ],
+        )
+    };
+    let (ok, text) = with(&good, &good_key);
+    assert!(ok, "a device certificate from the CA is accepted:\n{text}");
+    let (ok, text) = probe(pbx.internal, &["-tls1_2"]);
+    assert!(!ok, "no device certificate, required:\n{text}");
+    let (ok, text) = with(&stranger, &stranger_key);
+    assert!(!ok, "a certificate from another CA:\n{text}");
+    let (ok, text) = with(&bad, &bad_key);
+    assert!(!ok, "a revoked certificate:\n{text}");
+
+    // The certificate names 2001: it registers 2001 ...
+    let files = phone_files_with(&certs.0, "p2001", &good, &good_key, &[&crt]);
+    let a = tls_phone("A-2001", pbx.internal, "2001", &files);
+    assert!(a.output().contains("{0/TLS/v4} 200 OK"));
+    // ... and not 2002 (the right password is not enough).
+    let b = Phone::start_tls("B-2002", pbx.internal, "2002", PW, &files);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.output().contains("403 Forbidden") {
+        assert!(
+            Instant::now() < deadline,
+            "REGISTER of 2002 with 2001's certificate not refused"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!b.output().contains("{0/TLS/v4} 200 OK"));
+    let warning = b
+        .trace()
+        .into_iter()
+        .find(|m| m.status() == Some(403))
+        .map(|m| m.text)
+        .unwrap_or_default();
+    assert!(
+        warning.contains("client certificate does not name this station"),
+        "{warning}"
+    );
+}

@@ -534,8 +534,7 @@ mod tests {
 
     #[test]
     fn short_rsa_keys_are_refused() {
-        let weak = test_certs::rsa_1024();
-        let e = TlsServer::new(&TlsConfig::new(weak.clone())).unwrap_err();
+        let e = TlsServer::new(&TlsConfig::new(test_certs::rsa_1024())).unwrap_err();
         assert!(
             matches!(
                 e,
@@ -547,9 +546,20 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("tls.min_rsa_bits"), "{e}");
-        let mut lenient = TlsConfig::new(weak);
-        lenient.min_rsa_bits = 1024;
-        TlsServer::new(&lenient).unwrap();
+        TlsServer::new(&TlsConfig::new(test_certs::rsa_2048())).unwrap();
+        let mut strict = TlsConfig::new(test_certs::rsa_2048());
+        strict.min_rsa_bits = 3072;
+        let e = TlsServer::new(&strict).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TlsError::WeakRsa {
+                    bits: 2048,
+                    min: 3072
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -29,6 +29,15 @@ pub(super) fn rsa_1024() -> TlsIdentity {
     .expect("test identity")
 }
 
+/// A self-signed identity with a 2048-bit RSA key.
+pub(super) fn rsa_2048() -> TlsIdentity {
+    TlsIdentity::from_pem(
+        include_str!("testdata/rsa2048.crt").as_bytes(),
+        include_str!("testdata/rsa2048.key").as_bytes(),
+    )
+    .expect("test identity")
+}
+
 /// `der` as a PEM block labelled `label`.
 pub(super) fn pem(label: &str, der: &[u8]) -> String {
     use std::fmt::Write;
