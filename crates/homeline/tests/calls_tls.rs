@@ -93,9 +93,12 @@ fn probe(addr: SocketAddr, args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // A refusal after the client's last flight (a device certificate missing or not valid)
+    // comes as an alert once the client has printed its session.
     let agreed = text
         .lines()
-        .any(|l| l.contains(", Cipher is ") && !l.contains("(NONE)"));
+        .any(|l| l.contains(", Cipher is ") && !l.contains("(NONE)"))
+        && !text.contains("SSL alert number");
     (agreed, text)
 }
 
