@@ -54,6 +54,7 @@ if [ "$BUILD" = 1 ] || [ ! -x "$HL" ]; then
 fi
 
 TS="$(date +%Y%m%d-%H%M%S)"
+LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 OUT="$REPO/bench/results/tls-$TS"
 mkdir -p "$OUT"
 TMPD="$(mktemp -d /tmp/homeline-tls-bench.XXXXXX)"
@@ -123,8 +124,13 @@ log "memory: $OPEN open (server status: $STATUS_TLS TLS connections), RSS $RSS0 
 sleep "$SETTLE"
 
 log "registrations over $CONNS persistent TLS connections, $DURATION s"
+R0=$(cpu_ticks)
 client $((DURATION + 120)) register --conns "$CONNS" --users "$USERS" --duration "$DURATION" > "$OUT/register.out" 2>&1 \
     || die "register client failed, see $OUT/register.out"
+R1=$(cpu_ticks)
+REGS=$(awk '/^REGISTERED/ {print $2}' "$OUT/register.out")
+HZ=$(getconf CLK_TCK)
+REG_US=$(( (R1 - R0) * 1000000 / HZ / (REGS > 0 ? REGS : 1) ))
 cat "$OUT/register.out"
 
 log "$CONNECTS new TLS connections, each registering once"
@@ -132,14 +138,14 @@ C0=$(cpu_ticks)
 client 600 connect --count "$CONNECTS" --concurrency 50 --users "$USERS" --duration 500 > "$OUT/connect.out" 2>&1 \
     || die "connect client failed, see $OUT/connect.out"
 C1=$(cpu_ticks)
-HZ=$(getconf CLK_TCK)
 CPU_US=$(( (C1 - C0) * 1000000 / HZ / CONNECTS ))
 cat "$OUT/connect.out"
 
 {
     echo "bench/tls.sh $TS on $(uname -n): $(nproc) CPUs, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB RAM, $(uname -r)"
-    echo "homeline $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'), certificate: $(grep -o 'key=[^ ]*' "$OUT/homeline.log" | head -1 || true)"
+    echo "load average before: $LOAD0"
+    echo "homeline $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'), certificate: $(grep -o 'key=[A-Z]* [0-9]*' "$OUT/homeline.log" | head -1 || true)"
     echo "memory: $OPEN idle TLS connections: RSS $RSS0 -> $RSS1 kB = $PER_CONN bytes per connection (RssAnon $ANON0 -> $ANON1 kB = $PER_CONN_ANON bytes)"
-    echo "registrations over $CONNS persistent TLS connections: $(cat "$OUT/register.out")"
+    echo "registrations over $CONNS persistent TLS connections: $(cat "$OUT/register.out"); server CPU $REG_US us each"
     echo "new connection + registration: $(cat "$OUT/connect.out"); server CPU $CPU_US us each"
 } | tee "$OUT/summary.txt"
