@@ -46,7 +46,8 @@ pub(crate) struct ConfigFile {
 pub(crate) struct TlsSection {
     /// TLS listeners at all. Default true.
     pub(crate) enabled: Option<bool>,
-    /// Internal-zone TLS port, on every `sip.internal` address. Default 5061.
+    /// Internal-zone TLS port, on every `sip.internal` address (0: one the system picks, shown
+    /// by `homeline status`). Default 5061.
     pub(crate) internal_port: Option<u16>,
     /// External-zone TLS port, on every `sip.external` address. Default 5063.
     pub(crate) external_port: Option<u16>,

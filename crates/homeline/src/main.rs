@@ -70,6 +70,7 @@ async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
                 lan_ip: *lan_ip,
                 wan_interface: wan_interface.clone(),
                 public_sip_port: *public_sip_port,
+                tls_port: file.tls.settings()?.map(|t| t.external_port),
                 format: *format,
             };
             print!("{}", router_rules::render(&config, &opts)?);

@@ -1068,7 +1068,7 @@ pub fn start_server(data: &std::path::Path, extra: &str) -> super::Server {
     let config = data.join("test.toml");
     std::fs::write(
         &config,
-        format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{SIP_SETTINGS}[log]\nlevel = \"info\"\n{extra}"),
+        format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{SIP_SETTINGS}[log]\nlevel = \"info\"\n{}{extra}", super::tls_ports(extra)),
     )
     .unwrap();
     let mut child = Command::new(super::BIN)
