@@ -35,6 +35,135 @@ pub(crate) struct ConfigFile {
     /// The office's public address: learned by STUN or resolved from a DynDNS name.
     #[serde(default)]
     pub(crate) nat: NatSection,
+    /// SIP over TLS: listeners, certificate, client certificates.
+    #[serde(default)]
+    pub(crate) tls: TlsSection,
+}
+
+/// `[tls]`: SIP over TLS listeners (TLS 1.2 and 1.3 only, ECDHE + AEAD suites only).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSection {
+    /// TLS listeners at all. Default true.
+    pub(crate) enabled: Option<bool>,
+    /// Internal-zone TLS port, on every `sip.internal` address (0: one the system picks, shown
+    /// by `homeline status`). Default 5061.
+    pub(crate) internal_port: Option<u16>,
+    /// External-zone TLS port, on every `sip.external` address. Default 5063.
+    pub(crate) external_port: Option<u16>,
+    /// PEM certificate chain (server certificate first). With `private_key`; both are watched
+    /// and reloaded when they change. Default: a self-signed certificate kept in the data
+    /// folder.
+    pub(crate) certificate: Option<String>,
+    /// PEM private key of `certificate`.
+    pub(crate) private_key: Option<String>,
+    /// Shortest RSA key accepted for the certificate, bits (2048 to 16384). Default 2048.
+    pub(crate) min_rsa_bits: Option<u32>,
+    /// Device certificates (mutual TLS): "off", "optional" or "required". Default "off".
+    pub(crate) client_certificates: Option<String>,
+    /// PEM file of the CAs device certificates must chain to (needed unless
+    /// `client_certificates` is "off").
+    pub(crate) client_ca: Option<String>,
+    /// A device certificate must name the station it registers: its number, the domain, or
+    /// `number@domain` / `sip:number@domain` in the subject CN or subjectAltName. Default false.
+    pub(crate) check_subject_name: Option<bool>,
+    /// Certificate revocation list (PEM or DER) checked for device certificates.
+    pub(crate) crl: Option<String>,
+}
+
+/// `[tls]` checked, files not read yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsSettings {
+    /// Internal-zone TLS port.
+    pub(crate) internal_port: u16,
+    /// External-zone TLS port.
+    pub(crate) external_port: u16,
+    /// Certificate and key files; `None`: the data folder's own certificate.
+    pub(crate) files: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Shortest RSA key, bits.
+    pub(crate) min_rsa_bits: u32,
+    /// Device certificates.
+    pub(crate) client_auth: net::ClientAuth,
+    /// CA file for device certificates.
+    pub(crate) client_ca: Option<std::path::PathBuf>,
+    /// Subject-name check of device certificates.
+    pub(crate) check_subject_name: bool,
+    /// CRL file.
+    pub(crate) crl: Option<std::path::PathBuf>,
+}
+
+/// Smallest and largest `tls.min_rsa_bits` accepted (the crypto library refuses RSA keys
+/// below 2048 bits whatever the setting).
+const RSA_BITS: std::ops::RangeInclusive<u32> = 2048..=16384;
+
+impl TlsSection {
+    /// The checked settings; `None` when TLS is disabled. Errors name the key.
+    pub(crate) fn settings(&self) -> Result<Option<TlsSettings>> {
+        if self.enabled == Some(false) {
+            return Ok(None);
+        }
+        let path = |key: &str, v: &Option<String>| -> Result<Option<std::path::PathBuf>> {
+            match v.as_deref().map(str::trim) {
+                None => Ok(None),
+                Some("") => bail!("tls.{key}: empty path"),
+                Some(p) => Ok(Some(p.into())),
+            }
+        };
+        let files = match (
+            path("certificate", &self.certificate)?,
+            path("private_key", &self.private_key)?,
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => bail!("tls.certificate needs tls.private_key"),
+            (None, Some(_)) => bail!("tls.private_key needs tls.certificate"),
+        };
+        let min_rsa_bits = self.min_rsa_bits.unwrap_or(2048);
+        if !RSA_BITS.contains(&min_rsa_bits) {
+            bail!(
+                "tls.min_rsa_bits: {min_rsa_bits} is not between {} and {}",
+                RSA_BITS.start(),
+                RSA_BITS.end()
+            );
+        }
+        let client_auth = match self.client_certificates.as_deref().map(str::trim) {
+            None | Some("off") => net::ClientAuth::Off,
+            Some("optional") => net::ClientAuth::Optional,
+            Some("required") => net::ClientAuth::Required,
+            Some(other) => bail!(
+                "tls.client_certificates: {other:?} is not \"off\", \"optional\" or \"required\""
+            ),
+        };
+        let client_ca = path("client_ca", &self.client_ca)?;
+        let crl = path("crl", &self.crl)?;
+        let check_subject_name = self.check_subject_name.unwrap_or(false);
+        if client_auth == net::ClientAuth::Off {
+            for (key, set) in [
+                ("client_ca", client_ca.is_some()),
+                ("crl", crl.is_some()),
+                ("check_subject_name", check_subject_name),
+            ] {
+                if set {
+                    bail!("tls.{key} applies to device certificates: set tls.client_certificates to \"optional\" or \"required\"");
+                }
+            }
+        } else if client_ca.is_none() {
+            bail!("tls.client_certificates = {:?} needs tls.client_ca (the CA device certificates chain to)",
+                self.client_certificates.as_deref().unwrap_or_default());
+        }
+        let internal_port = self.internal_port.unwrap_or(5061);
+        let external_port = self.external_port.unwrap_or(5063);
+        Ok(Some(TlsSettings {
+            internal_port,
+            external_port,
+            files,
+            min_rsa_bits,
+            client_auth,
+            client_ca,
+            check_subject_name,
+            crl,
+        }))
+    }
 }
 
 /// `[nat]`: how homeline learns the office's public address when `media.public_ip` does not
@@ -618,12 +747,71 @@ mod tests {
     }
 
     #[test]
+    fn tls_defaults_follow_the_brief() {
+        let t = ConfigFile::parse("")
+            .unwrap()
+            .tls
+            .settings()
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.internal_port, t.external_port), (5061, 5063));
+        assert_eq!(t.min_rsa_bits, 2048);
+        assert_eq!(t.client_auth, net::ClientAuth::Off);
+        assert!(t.files.is_none() && !t.check_subject_name);
+        let off = ConfigFile::parse("[tls]\nenabled = false\n").unwrap();
+        assert!(off.tls.settings().unwrap().is_none());
+        let t = ConfigFile::parse(
+            "[tls]\ncertificate = \"/etc/pbx.crt\"\nprivate_key = \"/etc/pbx.key\"\n\
+             client_certificates = \"required\"\nclient_ca = \"/etc/ca.pem\"\n\
+             check_subject_name = true\ncrl = \"/etc/ca.crl\"\nmin_rsa_bits = 3072\n\
+             internal_port = 15061\nexternal_port = 15063\n",
+        )
+        .unwrap()
+        .tls
+        .settings()
+        .unwrap()
+        .unwrap();
+        assert_eq!(t.client_auth, net::ClientAuth::Required);
+        assert_eq!(t.min_rsa_bits, 3072);
+        assert_eq!(t.internal_port, 15061);
+        assert!(t.files.is_some() && t.crl.is_some() && t.check_subject_name);
+    }
+
+    #[test]
+    fn tls_bad_values_name_the_key() {
+        for (text, key) in [
+            ("certificate = \"/a.pem\"", "tls.private_key"),
+            ("private_key = \"/a.key\"", "tls.certificate"),
+            ("min_rsa_bits = 1024", "tls.min_rsa_bits"),
+            (
+                "client_certificates = \"sometimes\"",
+                "tls.client_certificates",
+            ),
+            ("client_certificates = \"required\"", "tls.client_ca"),
+            ("crl = \"/ca.crl\"", "tls.crl"),
+            ("check_subject_name = true", "tls.check_subject_name"),
+            (
+                "certificate = \" \"\nprivate_key = \"/a.key\"",
+                "tls.certificate",
+            ),
+        ] {
+            let c = ConfigFile::parse(&format!("[tls]\n{text}\n")).unwrap();
+            let e = c.tls.settings().unwrap_err();
+            assert!(format!("{e:#}").contains(key), "{text}: {e:#}");
+        }
+        let e = ConfigFile::parse("[tls]\ncert = \"x\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("cert"), "{e:#}");
+    }
+
+    #[test]
     fn shipped_examples_load() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config");
         let mut n = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            ConfigFile::load(&path).unwrap().net_config(true).unwrap();
+            let c = ConfigFile::load(&path).unwrap();
+            c.net_config(true).unwrap();
+            c.tls.settings().unwrap();
             n += 1;
         }
         assert!(n > 0);

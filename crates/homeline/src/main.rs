@@ -11,6 +11,8 @@ mod station_cmd;
 mod station_cos;
 mod status_cmd;
 mod stun_cmd;
+mod tls_identity;
+mod tls_reload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +70,7 @@ async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
                 lan_ip: *lan_ip,
                 wan_interface: wan_interface.clone(),
                 public_sip_port: *public_sip_port,
+                tls_port: file.tls.settings()?.map(|t| t.external_port),
                 format: *format,
             };
             print!("{}", router_rules::render(&config, &opts)?);

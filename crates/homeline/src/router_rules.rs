@@ -45,12 +45,19 @@ pub(crate) struct Options {
     pub(crate) wan_interface: String,
     /// The public SIP port phones at home use (the brief: 5060, like the office phones).
     pub(crate) public_sip_port: u16,
+    /// homeline's external-zone TLS port (`tls.external_port`), `None` without TLS: forwarded
+    /// from the public SIP port + 1 (the brief: 5061 → 5063).
+    pub(crate) tls_port: Option<u16>,
     /// The form to print.
     pub(crate) format: Format,
 }
 
 /// The forwards for the configured external listeners and relay range.
-pub(crate) fn forwards(config: &NetConfig, public_sip_port: u16) -> Vec<Forward> {
+pub(crate) fn forwards(
+    config: &NetConfig,
+    public_sip_port: u16,
+    tls_port: Option<u16>,
+) -> Vec<Forward> {
     let mut out = Vec::new();
     let mut seen = Vec::new();
     for addr in config.external.iter().filter(|a| a.is_ipv4()) {
@@ -67,6 +74,16 @@ pub(crate) fn forwards(config: &NetConfig, public_sip_port: u16) -> Vec<Forward>
                 to_port: addr.port(),
             });
         }
+    }
+    if let Some(port) = tls_port.filter(|p| *p != 0 && !config.external.is_empty()) {
+        let public = public_sip_port.saturating_add(1);
+        out.push(Forward {
+            service: "SIP over TLS (Device@Home)",
+            protocol: "tcp",
+            public,
+            public_end: public,
+            to_port: port,
+        });
     }
     let ports = &config.media.relay.ports;
     out.push(Forward {
@@ -118,7 +135,7 @@ pub(crate) fn render(config: &NetConfig, opts: &Options) -> Result<String> {
             opts.wan_interface
         );
     }
-    let fwd = forwards(config, opts.public_sip_port);
+    let fwd = forwards(config, opts.public_sip_port, opts.tls_port);
     Ok(match opts.format {
         Format::Text => text(&fwd, lan),
         Format::Iptables => iptables(&fwd, lan, &opts.wan_interface),
@@ -240,14 +257,19 @@ mod tests {
             lan_ip: None,
             wan_interface: "wan0".into(),
             public_sip_port: 5060,
+            tls_port: Some(5063),
             format,
         }
     }
 
     #[test]
     fn brief_table_sip_5060_to_5062_and_relay_range_one_to_one() {
-        let f = forwards(&config(), 5060);
-        assert_eq!(f.len(), 3, "{f:?}");
+        let f = forwards(&config(), 5060, Some(5063));
+        assert_eq!(f.len(), 4, "{f:?}");
+        assert!(f
+            .iter()
+            .any(|f| f.protocol == "tcp" && f.public == 5061 && f.to_port == 5063));
+        assert_eq!(forwards(&config(), 5060, None).len(), 3);
         assert!(f
             .iter()
             .any(|f| f.protocol == "udp" && f.public == 5060 && f.to_port == 5062));

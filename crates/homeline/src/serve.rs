@@ -30,6 +30,14 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
             data.display()
         );
     }
+    let tls = file.tls.settings()?;
+    if let Some(t) = &tls {
+        config.tls = Some(crate::tls_reload::tls_config(
+            t,
+            data,
+            &host_names(&config),
+        )?);
+    }
     let socket = net::control::socket_path(data);
     config.control_socket = Some(socket.clone());
     let store = Store::open(data)
@@ -48,6 +56,21 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     let server = net::start(config, store.clone()).await?;
     for (zone, transport, addr) in &server.listeners {
         info!(%zone, %transport, %addr, "listening");
+    }
+    if let Some(c) = server
+        .stats
+        .tls_certificate
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+    {
+        crate::tls_reload::log_certificate("TLS certificate", &c);
+    }
+    if let (Some((cert, key)), Some(setter)) = (
+        tls.as_ref().and_then(|t| t.files.clone()),
+        server.tls_identity_setter(),
+    ) {
+        crate::tls_reload::spawn_watch(cert, key, setter);
     }
     let nat = file.nat_settings()?;
     let external = server
@@ -116,6 +139,27 @@ async fn follow_upstream(
             Err(e) => warn!(error = %format!("{e:#}"), "stored upstream setting not applied"),
         }
     }
+}
+
+/// Names a certificate made here is for: the host name and the listeners' specific addresses.
+fn host_names(config: &net::NetConfig) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let h = h.trim();
+        if !h.is_empty() {
+            names.push(h.to_owned());
+        }
+    }
+    for a in config.internal.iter().chain(&config.external) {
+        let ip = a.ip().to_string();
+        if !a.ip().is_unspecified() && !names.contains(&ip) {
+            names.push(ip);
+        }
+    }
+    if names.is_empty() {
+        names.push("homeline".to_owned());
+    }
+    names
 }
 
 /// True when this host can bind an IPv6 socket (some containers have IPv6 disabled).

@@ -162,7 +162,28 @@ fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
         row("NAT type", nat);
     }
     row("Registered bindings", s.bindings.to_string());
-    row("TCP connections", s.flows.to_string());
+    row(
+        "Stream connections",
+        match &s.tls {
+            Some(t) => format!("{} (TCP and TLS), {} TLS", s.flows, t.connections),
+            None => s.flows.to_string(),
+        },
+    );
+    if let Some(t) = &s.tls {
+        let c = &t.certificate;
+        row(
+            "TLS certificate",
+            format!(
+                "{} ({}), valid until {} (Unix time {})\n                      SHA-256 {}\n                      {} failed handshakes since start",
+                c.subject,
+                c.key,
+                utc_date(c.not_after),
+                c.not_after,
+                c.sha256,
+                t.handshakes_failed
+            ),
+        );
+    }
     row("Calls in progress", s.calls_active.to_string());
     row(
         "Relay channels",
@@ -341,5 +362,30 @@ mod tests {
             text.contains("fix: change the office router's NAT"),
             "{text}"
         );
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time (civil-from-days, proleptic Gregorian).
+fn utc_date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod date_tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc_date(0), "1970-01-01");
+        assert_eq!(super::utc_date(951_782_400), "2000-02-29");
+        assert_eq!(super::utc_date(4_102_444_800), "2100-01-01");
     }
 }

@@ -219,7 +219,8 @@ impl Lab {
                 "[sip]\ninternal = [\"{OFFICE_INTERNAL}\"]\nexternal = [\"192.168.1.10:5062\"]\n{SIP_SETTINGS}\
                  keepalive_interval = {KEEPALIVE_INTERVAL}\n\
                  [media]\n{media}ports = \"30000-30099\"\nworkers = 1\n\
-                 [log]\nlevel = \"info\"\n{extra}"
+                 [log]\nlevel = \"info\"\n{}{extra}",
+                common::tls_ports(extra)
             ),
         )
         .unwrap();

@@ -116,7 +116,10 @@ fn status_of_a_running_server_shows_listeners_and_zero_calls() {
         serde_json::from_str(&cli(&data.0, &["status", "--json"])).unwrap();
     assert_eq!(json["calls_active"], 0);
     assert_eq!(json["internet_calls"]["limit"], 2);
-    assert_eq!(json["listeners"].as_array().unwrap().len(), 4);
+    // UDP, TCP and TLS per zone.
+    assert_eq!(json["listeners"].as_array().unwrap().len(), 6);
+    assert!(text.contains("TLS certificate"), "{text}");
+    assert_eq!(json["tls"]["connections"], 0);
 
     // The socket is private to the server's user.
     #[cfg(unix)]
@@ -150,7 +153,7 @@ fn status_of_a_running_server_shows_listeners_and_zero_calls() {
     std::fs::write(
         &config,
         format!(
-            "[sip]\ninternal = [\"127.0.0.1:{}\"]\nexternal = [\"127.0.0.1:{}\"]\n",
+            "[sip]\ninternal = [\"127.0.0.1:{}\"]\nexternal = [\"127.0.0.1:{}\"]\n[tls]\nenabled = false\n",
             free_port(),
             free_port()
         ),

@@ -32,6 +32,8 @@ pub struct NetConfig {
     /// Classes of service by name (built-in and configured) that stations' class names
     /// resolve to.
     pub classes: policy::CosClasses,
+    /// SIP over TLS listeners and settings; `None`: no TLS listener.
+    pub tls: Option<crate::tls::TlsConfig>,
     /// Unix socket where `homeline status` reads the live state ([`crate::control`]); the
     /// binary puts it in the data folder. `None`: no control socket.
     pub control_socket: Option<PathBuf>,
@@ -93,6 +95,7 @@ impl Default for NetConfig {
             media: MediaConfig::default(),
             public_sip_port: 5060,
             classes: policy::CosClasses::builtin(),
+            tls: None,
             control_socket: None,
         }
     }

@@ -42,8 +42,11 @@ pub struct Status {
     pub listeners: Vec<Listener>,
     /// Registrar bindings held (registered contacts).
     pub bindings: u64,
-    /// Stream (TCP) connections open.
+    /// Stream (TCP and TLS) connections open.
     pub flows: u64,
+    /// TLS connections open, TLS handshakes failed, and the certificate presented.
+    #[serde(default)]
+    pub tls: Option<TlsStatus>,
     /// Calls in progress.
     pub calls_active: u64,
     /// The RTP relay's channel pool.
@@ -63,12 +66,23 @@ pub struct Status {
     pub public_address: crate::stats::PublicAddress,
 }
 
+/// SIP over TLS as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsStatus {
+    /// TLS connections open.
+    pub connections: u64,
+    /// Handshakes that failed or timed out since start.
+    pub handshakes_failed: u64,
+    /// The certificate new handshakes get.
+    pub certificate: crate::tls::CertificateInfo,
+}
+
 /// One SIP listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
     /// "internal" or "external".
     pub zone: String,
-    /// "udp" or "tcp".
+    /// "udp", "tcp" or "tls".
     pub transport: String,
     /// The bound address.
     pub addr: SocketAddr,
@@ -144,6 +158,16 @@ impl Status {
                 .collect(),
             bindings: r(&stats.bindings),
             flows: r(&stats.flows),
+            tls: stats
+                .tls_certificate
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .map(|certificate| TlsStatus {
+                    connections: r(&stats.tls_flows),
+                    handshakes_failed: r(&stats.tls_handshake_failed),
+                    certificate,
+                }),
             calls_active: r(&stats.calls_active),
             relay: RelayStatus {
                 capacity: r(&stats.relay_capacity),

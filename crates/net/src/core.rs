@@ -29,6 +29,7 @@ use crate::config::NetConfig;
 use crate::media::{MediaReport, RelayPool, SharedPool};
 use crate::stations::{self, StationCache};
 use crate::stats::{PublicAddress, RemoteBinding, Stats};
+use crate::tls::{CertificateInfo, TlsIdentity, TlsServer};
 use crate::{persist, tcp, udp, Inbound};
 
 /// Why the server could not start.
@@ -51,6 +52,9 @@ pub enum StartError {
     /// The RTP relay could not bind its port range (another program holds part of it).
     #[error("media relay: {0}")]
     Relay(std::io::Error),
+    /// The TLS certificate or settings were refused.
+    #[error("tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running server.
@@ -65,6 +69,7 @@ pub struct ServerHandle {
     to_core: mpsc::Sender<Inbound>,
     stop: Option<oneshot::Sender<()>>,
     core: JoinHandle<()>,
+    tls: Option<TlsServer>,
 }
 
 /// Sets the running server's public address from another task (see
@@ -77,6 +82,38 @@ impl PublicIpSetter {
     pub async fn set(&self, ip: Option<IpAddr>) {
         // Fails only when the core has stopped, and then nothing is advertised anyway.
         let _ = self.0.send(Inbound::SetPublic(ip)).await;
+    }
+}
+
+/// Why a certificate was not put in place.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetIdentityError {
+    /// The server runs without TLS listeners.
+    #[error("the server has no TLS listener")]
+    NoTls,
+    /// The identity was refused.
+    #[error(transparent)]
+    Refused(#[from] crate::tls::TlsError),
+}
+
+/// Replaces the TLS certificate from another task (see [`ServerHandle::set_tls_identity`]).
+#[derive(Debug, Clone)]
+pub struct TlsIdentitySetter {
+    tls: TlsServer,
+    stats: Arc<Stats>,
+}
+
+impl TlsIdentitySetter {
+    /// Same as [`ServerHandle::set_tls_identity`].
+    pub fn set(&self, identity: &TlsIdentity) -> Result<CertificateInfo, crate::tls::TlsError> {
+        let info = self.tls.replace(identity)?;
+        *self
+            .stats
+            .tls_certificate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(info.clone());
+        Ok(info)
     }
 }
 
@@ -93,6 +130,31 @@ impl ServerHandle {
     /// [`Stats::public_address`].
     pub async fn set_public_ip(&self, ip: Option<IpAddr>) {
         self.public_ip_setter().set(ip).await;
+    }
+
+    /// Replaces the TLS certificate: new handshakes present `identity`, connections already
+    /// up (and the calls on them) keep the session they have. A refused identity (key not
+    /// matching, RSA key too short, unparsable) leaves the current one in place.
+    pub fn set_tls_identity(
+        &self,
+        identity: &TlsIdentity,
+    ) -> Result<CertificateInfo, SetIdentityError> {
+        let tls = self.tls.as_ref().ok_or(SetIdentityError::NoTls)?;
+        let info = tls.replace(identity)?;
+        *self
+            .stats
+            .tls_certificate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(info.clone());
+        Ok(info)
+    }
+
+    /// A handle that replaces the TLS certificate from another task; `None` without TLS.
+    pub fn tls_identity_setter(&self) -> Option<TlsIdentitySetter> {
+        self.tls.clone().map(|tls| TlsIdentitySetter {
+            tls,
+            stats: self.stats.clone(),
+        })
     }
 
     /// Stops the core and waits until every binding change is on disk.
@@ -115,7 +177,9 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         .iter()
         .map(|a| (Zone::Internal, *a))
         .chain(config.external.iter().map(|a| (Zone::External, *a)));
+    let tls = config.tls.as_ref().map(TlsServer::new).transpose()?;
     let mut tasks = Vec::new();
+    let mut tls_listeners = Vec::new();
     for (zone, addr) in zones {
         let sock = udp::bind(addr, config.udp_buffer).map_err(|source| StartError::Bind {
             addr,
@@ -145,18 +209,51 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         })?;
         listeners.push((zone, Transport::Tcp, tcp_local));
         tasks.last_mut().expect("just pushed").2 = Some(tcp);
+        if let Some(tls_config) = &config.tls {
+            // TLS on its own port per zone (the brief: 5061 internal, 5063 external).
+            let port = match zone {
+                Zone::Internal => tls_config.internal_port,
+                Zone::External => tls_config.external_port,
+            };
+            let tls_addr = SocketAddr::new(addr.ip(), port);
+            let listener = bind_tcp(tls_addr).map_err(|source| StartError::Bind {
+                addr: tls_addr,
+                transport: "tls",
+                source,
+            })?;
+            let local = listener.local_addr().map_err(|source| StartError::Bind {
+                addr: tls_addr,
+                transport: "tls",
+                source,
+            })?;
+            listeners.push((zone, Transport::Tls, local));
+            tls_listeners.push((zone, listener));
+        }
     }
+    let stream_listener = |zone, tls: Option<TlsServer>| tcp::Listener {
+        zone,
+        max_message: config.max_message,
+        to_core: to_core.clone(),
+        stats: stats.clone(),
+        tls,
+    };
     for (zone, sock, tcp) in tasks {
         tokio::spawn(udp::recv_loop(sock, zone, to_core.clone()));
         if let Some(tcp) = tcp {
-            tokio::spawn(tcp::accept_loop(
-                tcp,
-                zone,
-                config.max_message,
-                to_core.clone(),
-                stats.clone(),
-            ));
+            tokio::spawn(tcp::accept_loop(tcp, stream_listener(zone, None)));
         }
+    }
+    for (zone, listener) in tls_listeners {
+        tokio::spawn(tcp::accept_loop(
+            listener,
+            stream_listener(zone, tls.clone()),
+        ));
+    }
+    if let Some(tls) = &tls {
+        *stats
+            .tls_certificate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(tls.certificate());
     }
 
     let pool = RelayPool::start(&config.media, to_core.clone()).map_err(StartError::Relay)?;
@@ -201,6 +298,8 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         stations: cache,
         udp: udp_sockets,
         flows: HashMap::new(),
+        flow_certs: HashMap::new(),
+        check_subject_name: tls.as_ref().is_some_and(|t| t.check_subject_name),
         writer: store.binding_writer(),
         calls: B2bua::new(
             B2buaConfig {
@@ -243,6 +342,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         to_core,
         stop: Some(stop_tx),
         core,
+        tls,
     })
 }
 
@@ -319,6 +419,10 @@ struct Core {
     stations: StationCache,
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
     flows: HashMap<FlowId, mpsc::UnboundedSender<Bytes>>,
+    /// Names in the certificates TLS devices presented, per flow.
+    flow_certs: HashMap<FlowId, Arc<[String]>>,
+    /// `tls.check_subject_name`: a device certificate must name the station it registers.
+    check_subject_name: bool,
     writer: BindingWriter,
     calls: B2bua,
     /// The relay pool the call core allocates from; read here for the status counters.
@@ -388,11 +492,15 @@ impl Core {
         match item {
             Inbound::Datagram { path, bytes } => self.handle_bytes(now, path, &bytes, true),
             Inbound::Stream { path, bytes } => self.handle_bytes(now, path, &bytes, false),
-            Inbound::FlowOpened { flow, writer } => {
+            Inbound::FlowOpened { flow, writer, peer } => {
                 self.flows.insert(flow, writer);
+                if let Some(names) = peer {
+                    self.flow_certs.insert(flow, names);
+                }
             }
             Inbound::FlowClosed { flow } => {
                 self.flows.remove(&flow);
+                self.flow_certs.remove(&flow);
                 self.registrar.handle_flow_closed(flow);
             }
             Inbound::Stations(cache) => self.stations = cache,
@@ -922,6 +1030,9 @@ impl Core {
         }
         match req.method {
             Method::Register => {
+                if let Some(refusal) = self.certificate_refusal(req, path, &tag) {
+                    return refusal;
+                }
                 let station = Registrar::aor_of(req).and_then(|aor| self.stations.get(&aor.0));
                 let secure = station.is_some_and(|s| s.payload_security);
                 let credentials = station.map(|s| s.credentials.clone());
@@ -949,6 +1060,31 @@ impl Core {
             Method::Options => uas::options_response(req, &tag),
             _ => Response::for_request(req, StatusCode::METHOD_NOT_ALLOWED, Some(&tag)),
         }
+    }
+
+    /// `tls.check_subject_name`: a REGISTER over a TLS connection whose device presented a
+    /// certificate must come from a certificate naming the station (see
+    /// [`crate::tls::names_station`]); else 403 with a Warning saying why. A device without a
+    /// certificate is not checked here (`client_certificates = "required"` refuses it at the
+    /// handshake).
+    fn certificate_refusal(&self, req: &Request, path: &Path, tag: &str) -> Option<Response> {
+        if !self.check_subject_name || path.transport != Transport::Tls {
+            return None;
+        }
+        let names = self.flow_certs.get(&path.flow?)?;
+        let aor = Registrar::aor_of(req)?;
+        let domain = req
+            .to()
+            .and_then(|t| t.uri.as_sip().map(|u| u.host.to_string()))
+            .unwrap_or_default();
+        if crate::tls::names_station(names, &aor.0, &domain) {
+            return None;
+        }
+        info!(station = %aor.0, remote = %path.remote, "registration refused: the client certificate does not name the station");
+        Some(with_warning(
+            Response::for_request(req, StatusCode::FORBIDDEN, Some(tag)),
+            "the client certificate does not name this station",
+        ))
     }
 
     fn handle_registrar_event(&mut self, now: Instant, ev: RegistrarEvent) {

@@ -1,6 +1,6 @@
 //! homeline's I/O: every socket and task lives here.
 //!
-//! * [`udp`] and [`tcp`] run the zone listeners (internal and external, IPv4 and IPv6) and turn
+//! * [`udp`] and [`tcp`] (with [`tls`]) run the zone listeners (internal and external, IPv4 and IPv6) and turn
 //!   datagrams and framed stream messages into [`Inbound`] items tagged with their
 //!   [`sip_proto::path::Path`];
 //! * [`core`] is the single task that drives the sans-IO cores (transaction layer, registrar):
@@ -18,11 +18,15 @@ mod persist;
 mod stations;
 pub mod stats;
 mod tcp;
+pub mod tls;
 mod udp;
 
 pub use config::{MediaConfig, NetConfig};
-pub use core::{start, PublicIpSetter, ServerHandle, StartError};
+pub use core::{
+    start, PublicIpSetter, ServerHandle, SetIdentityError, StartError, TlsIdentitySetter,
+};
 pub use stats::{NatStatus, PublicAddress, Stats};
+pub use tls::{CertificateInfo, ClientAuth, TlsConfig, TlsError, TlsIdentity};
 
 use bytes::Bytes;
 use sip_proto::path::{FlowId, Path};
@@ -39,6 +43,8 @@ pub(crate) enum Inbound {
     FlowOpened {
         flow: FlowId,
         writer: mpsc::UnboundedSender<Bytes>,
+        /// For TLS: the names in the device's certificate, if it presented one.
+        peer: Option<std::sync::Arc<[String]>>,
     },
     /// A stream connection closed.
     FlowClosed { flow: FlowId },

@@ -25,8 +25,15 @@ pub struct Stats {
     pub auth_failed: AtomicU64,
     /// Bindings currently held.
     pub bindings: AtomicU64,
-    /// Stream connections currently open.
+    /// Stream connections currently open (TCP and TLS).
     pub flows: AtomicU64,
+    /// TLS connections currently open (handshake done).
+    pub tls_flows: AtomicU64,
+    /// TLS handshakes that failed or timed out (old protocol versions, weak suites, refused
+    /// client certificates, scanners).
+    pub tls_handshake_failed: AtomicU64,
+    /// The certificate TLS listeners present, `None` without TLS.
+    pub tls_certificate: Mutex<Option<crate::tls::CertificateInfo>>,
     /// Calls in progress (gauge): from the INVITE the B2BUA accepted until the call is gone,
     /// whether ringing or answered.
     pub calls_active: AtomicU64,

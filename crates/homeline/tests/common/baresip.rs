@@ -133,7 +133,28 @@ impl Phone {
     /// Starts baresip with an account `user`/`password` registering to `registrar` over UDP,
     /// and connects to its control port.
     pub fn start(name: &str, registrar: SocketAddr, user: &str, password: &str) -> Phone {
-        Self::start_at(name, None, "127.0.0.1", registrar, user, password)
+        Self::start_at(name, None, "127.0.0.1", registrar, user, password, None)
+    }
+
+    /// Like [`Phone::start`], registering over TLS to the TLS listener `registrar`
+    /// (`sip:user@host:port;transport=tls`): baresip presents `tls.certkey` when asked for a
+    /// client certificate and trusts `tls.cafile`.
+    pub fn start_tls(
+        name: &str,
+        registrar: SocketAddr,
+        user: &str,
+        password: &str,
+        tls: &TlsFiles,
+    ) -> Phone {
+        Self::start_at(
+            name,
+            None,
+            "127.0.0.1",
+            registrar,
+            user,
+            password,
+            Some(tls),
+        )
     }
 
     /// Like [`Phone::start`], inside the network namespace `netns` with SIP (port 5060) and RTP
@@ -146,7 +167,7 @@ impl Phone {
         user: &str,
         password: &str,
     ) -> Phone {
-        Self::start_at(name, Some(netns), ip, registrar, user, password)
+        Self::start_at(name, Some(netns), ip, registrar, user, password, None)
     }
 
     fn start_at(
@@ -156,6 +177,7 @@ impl Phone {
         registrar: SocketAddr,
         user: &str,
         password: &str,
+        tls: Option<&TlsFiles>,
     ) -> Phone {
         let dir = TempDir::new(&format!("baresip-{name}"));
         // A namespace of its own has every port free.
@@ -165,15 +187,21 @@ impl Phone {
         };
         let tone = dir.0.join("tone.wav");
         std::fs::write(&tone, tone_wav(TONE_SECONDS)).unwrap();
-        std::fs::write(
-            dir.0.join("config"),
-            config(ip, sip_port, ctrl_port, tone.to_str().unwrap()),
-        )
-        .unwrap();
+        let mut conf = config(ip, sip_port, ctrl_port, tone.to_str().unwrap());
+        if let Some(t) = tls {
+            // TLS is listened for on sip_port + 1 (see free_port_pair) and used as a client.
+            conf.push_str(&format!(
+                "sip_certificate\t\t{}\nsip_cafile\t\t{}\n",
+                t.certkey.display(),
+                t.cafile.display()
+            ));
+        }
+        std::fs::write(dir.0.join("config"), conf).unwrap();
         // The AOR's host is the listener: baresip sends REGISTER and INVITE there.
+        let transport = if tls.is_some() { ";transport=tls" } else { "" };
         std::fs::write(
             dir.0.join("accounts"),
-            format!("<sip:{user}@{registrar}>;auth_pass={password};regint=60;answermode=manual\n"),
+            format!("<sip:{user}@{registrar}{transport}>;auth_pass={password};regint=60;answermode=manual\n"),
         )
         .unwrap();
         let mut cmd = match netns {
@@ -408,7 +436,11 @@ impl Phone {
 
     /// Every SIP message in the trace so far.
     pub fn trace(&self) -> Vec<TraceMsg> {
-        parse_trace(&self.output(), &format!("{}:{}", self.ip, self.sip_port))
+        parse_trace(
+            &self.output(),
+            &format!("{}:{}", self.ip, self.sip_port),
+            &self.registrar.to_string(),
+        )
     }
 
     /// Messages received so far that match `pred`.
@@ -731,6 +763,16 @@ fn read_frames(stream: impl Read + Send + 'static) -> mpsc::Receiver<Json> {
     rx
 }
 
+/// TLS material of a phone: its own certificate and key in one PEM file (presented when the
+/// server asks for a client certificate), and the CAs it trusts.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate and private key, PEM.
+    pub certkey: std::path::PathBuf,
+    /// Trusted certificates, PEM.
+    pub cafile: std::path::PathBuf,
+}
+
 /// A free port `p` whose `p + 1` is free too: baresip listens for SIP over TLS on the port
 /// after `sip_listen`'s, and does not start when that one is taken.
 fn free_port_pair() -> u16 {
@@ -790,8 +832,10 @@ fn parse_rtp_stats(output: &str) -> Vec<RtpStats> {
 
 /// Trace blocks look like `ESC[36;1m#` / `UDP 127.0.0.1:a -> 127.0.0.1:b` / message / `ESC[;m`.
 /// A message is `sent` when its source is the phone's own `ip:port` (the peer may use the
-/// same port on another address, as in the lab where both sides use 5060).
-fn parse_trace(output: &str, own: &str) -> Vec<TraceMsg> {
+/// same port on another address, as in the lab where both sides use 5060), or, on a
+/// connection the phone opened (TLS: its source port is an ephemeral one), when it goes to
+/// the registrar.
+fn parse_trace(output: &str, own: &str, registrar: &str) -> Vec<TraceMsg> {
     let mut msgs = Vec::new();
     let mut lines = output.lines();
     while let Some(line) = lines.next() {
@@ -799,11 +843,10 @@ fn parse_trace(output: &str, own: &str) -> Vec<TraceMsg> {
             continue;
         }
         let Some(route) = lines.next() else { break };
-        let sent = route
-            .split(" -> ")
-            .next()
-            .and_then(|src| src.split_whitespace().last())
-            == Some(own);
+        let mut ends = route.split(" -> ");
+        let src = ends.next().and_then(|src| src.split_whitespace().last());
+        let dst = ends.next().map(str::trim);
+        let sent = src == Some(own) || dst == Some(registrar);
         let mut text = String::new();
         for l in lines.by_ref() {
             if l.contains("\x1b[;m") {
@@ -1025,7 +1068,7 @@ pub fn start_server(data: &std::path::Path, extra: &str) -> super::Server {
     let config = data.join("test.toml");
     std::fs::write(
         &config,
-        format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{SIP_SETTINGS}[log]\nlevel = \"info\"\n{extra}"),
+        format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{SIP_SETTINGS}[log]\nlevel = \"info\"\n{}{extra}", super::tls_ports(extra)),
     )
     .unwrap();
     let mut child = Command::new(super::BIN)

@@ -74,6 +74,16 @@ pub fn cli(data: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// TLS listeners on ports the kernel picks, unless `extra` has a `[tls]` section of its own:
+/// servers of tests running at the same time must not all take the default 5061/5063.
+pub fn tls_ports(extra: &str) -> &'static str {
+    if extra.contains("[tls]") {
+        ""
+    } else {
+        "[tls]\ninternal_port = 0\nexternal_port = 0\n"
+    }
+}
+
 /// A running server, killed on drop.
 pub struct Server {
     pub child: Child,
@@ -115,7 +125,7 @@ impl Server {
         let config = data.join("test.toml");
         std::fs::write(
             &config,
-            format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{sip}[log]\nlevel = \"info\"\n{extra}"),
+            format!("[sip]\ninternal = [\"{internal}\"]\nexternal = [\"{external}\"]\n{sip}[log]\nlevel = \"info\"\n{}{extra}", tls_ports(extra)),
         )
         .unwrap();
         let mut child = Command::new(BIN)
