@@ -35,7 +35,22 @@ pub(crate) struct ConfigFile {
     /// The office's public address: learned by STUN or resolved from a DynDNS name.
     #[serde(default)]
     pub(crate) nat: NatSection,
+    /// Certificates for SIP over TLS.
+    #[serde(default)]
+    pub(crate) tls: TlsSection,
 }
+
+/// `[tls]`: certificate rules of the built-in CA and of imports.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSection {
+    /// Shortest RSA key accepted when making or importing a certificate, bits. Default 2048,
+    /// the least allowed (NIST SP 800-57: shorter keys are no longer acceptable).
+    pub(crate) min_rsa_bits: Option<u32>,
+}
+
+/// Largest `tls.min_rsa_bits`: the longest RSA key homeline makes.
+const MAX_MIN_RSA_BITS: u32 = 4096;
 
 /// `[nat]`: how homeline learns the office's public address when `media.public_ip` does not
 /// fix it.
@@ -236,6 +251,18 @@ pub(crate) struct LogSection {
 }
 
 impl ConfigFile {
+    /// `tls.min_rsa_bits`, checked: 2048 to 4096.
+    pub(crate) fn min_rsa_bits(&self) -> Result<u32> {
+        let bits = self.tls.min_rsa_bits.unwrap_or(pki::DEFAULT_MIN_RSA_BITS);
+        if !(pki::DEFAULT_MIN_RSA_BITS..=MAX_MIN_RSA_BITS).contains(&bits) {
+            bail!(
+                "tls.min_rsa_bits must be between {} and {MAX_MIN_RSA_BITS}, got {bits}",
+                pki::DEFAULT_MIN_RSA_BITS
+            );
+        }
+        Ok(bits)
+    }
+
     /// The `[nat]` settings, checked; errors name the key.
     pub(crate) fn nat_settings(&self) -> Result<NatSettings> {
         let n = &self.nat;
@@ -615,6 +642,17 @@ mod tests {
         }
         let e = ConfigFile::parse("[nat]\nstun_server = []\n").unwrap_err();
         assert!(format!("{e:#}").contains("stun_server"), "{e:#}");
+    }
+
+    #[test]
+    fn tls_min_rsa_bits_default_and_bounds() {
+        assert_eq!(ConfigFile::default().min_rsa_bits().expect("default"), 2048);
+        let file = ConfigFile::parse("[tls]\nmin_rsa_bits = 3072\n").expect("parse");
+        assert_eq!(file.min_rsa_bits().expect("3072"), 3072);
+        let low = ConfigFile::parse("[tls]\nmin_rsa_bits = 1024\n").expect("parse");
+        let err = low.min_rsa_bits().expect_err("too low").to_string();
+        assert!(err.contains("tls.min_rsa_bits"), "{err}");
+        assert!(ConfigFile::parse("[tls]\nmin_bits = 3072\n").is_err());
     }
 
     #[test]

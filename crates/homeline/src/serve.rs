@@ -36,6 +36,9 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
         .await
         .with_context(|| format!("cannot open the store in {}", data.display()))?;
     info!(data = %data.display(), "store opened");
+    let identity = tls_identity_at_start(file, &config, &store).await?;
+    // SIP over TLS takes `identity` from here (and `tls_identity::load` after `cert use`).
+    let _ = &identity;
     let file_relay = config.media.relay.clone();
     let limit = InternetLimit::resolve(&store, &file_relay).await?;
     config.media.relay.internet_calls = limit.calls;
@@ -78,6 +81,45 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     // folder clean even if that never happens.
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// The SIP-TLS identity: the active certificate, or on first start a new CA and server
+/// certificate for this host. Logs its subject, fingerprint and expiry (warned 30 days ahead).
+async fn tls_identity_at_start(
+    file: &ConfigFile,
+    config: &net::NetConfig,
+    store: &Store,
+) -> Result<crate::tls_identity::ActiveIdentity> {
+    let now = pki::OffsetDateTime::now_utc();
+    let listeners: Vec<_> = config
+        .internal
+        .iter()
+        .chain(&config.external)
+        .copied()
+        .collect();
+    let public = file.nat_settings()?.fixed;
+    let identity = crate::tls_identity::ensure(
+        store,
+        &crate::tls_identity::host_names(),
+        &crate::tls_identity::host_ips(&listeners, public),
+        now,
+        file.min_rsa_bits()?,
+    )
+    .await
+    .context("cannot set up the SIP-TLS certificate")?;
+    identity.check()?;
+    info!(
+        name = %identity.name,
+        subject = %identity.subject,
+        sha256 = %identity.sha256,
+        chain = identity.cert_chain_der.len(),
+        not_after = %pki::rfc3339(identity.not_after),
+        "SIP-TLS certificate"
+    );
+    if let Some(w) = identity.expiry_warning(now) {
+        warn!("{w}");
+    }
+    Ok(identity)
 }
 
 /// How often the store is checked for a changed upstream setting.
