@@ -302,7 +302,7 @@ pub(crate) enum CertCommand {
         #[arg(long)]
         ca: String,
         #[command(flatten)]
-        request: CertRequest,
+        request: Box<CertRequest>,
         /// Write the certificate, its chain and its key to this PKCS#12 file (mode 0600).
         #[arg(long, value_name = "FILE.p12", requires = "passphrase_source")]
         out: Option<PathBuf>,
@@ -359,8 +359,9 @@ pub(crate) enum CertCommand {
 pub(crate) enum CaCommand {
     /// Create a self-signed root CA.
     Create {
+        // Boxed: the request is many times the size of `List`.
         #[command(flatten)]
-        request: CertRequest,
+        request: Box<CertRequest>,
         /// CRL distribution point URI (http://, https:// or ldap://).
         #[arg(long, value_name = "URI")]
         crl_url: Option<String>,

@@ -1,6 +1,7 @@
 //! `homeline cert …` against OpenSSL: what we make OpenSSL verifies and opens, what OpenSSL
 //! makes we import, and bad input is refused with the field named and the store unchanged.
 //! Also the first start of `homeline serve`, which makes its own CA and server certificate.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is a failed test
 
 mod common;
 
