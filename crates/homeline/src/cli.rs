@@ -57,6 +57,12 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: crate::router_rules::Format,
     },
+    /// Certificates for SIP over TLS: the built-in CA, server certificates, imports, the
+    /// active certificate.
+    Cert {
+        #[command(subcommand)]
+        command: Box<CertCommand>,
+    },
     /// SIP tools.
     Sip {
         #[command(subcommand)]
@@ -278,4 +284,152 @@ fn on_off(s: &str) -> Result<bool, String> {
         "off" | "no" | "false" | "0" => Ok(false),
         _ => Err(format!("{s:?}: expected on or off")),
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertCommand {
+    /// Root certificate authorities of this installation.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// List every stored certificate.
+    List,
+    /// Issue a server certificate signed by one of the stored CAs; optionally write it as a
+    /// passphrase-protected PKCS#12 file.
+    Issue {
+        /// Signing CA, by name.
+        #[arg(long)]
+        ca: String,
+        #[command(flatten)]
+        request: Box<CertRequest>,
+        /// Write the certificate, its chain and its key to this PKCS#12 file (mode 0600).
+        #[arg(long, value_name = "FILE.p12", requires = "passphrase_source")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        passphrase: Passphrase,
+        /// Make it the active SIP-TLS certificate.
+        #[arg(long = "use")]
+        use_it: bool,
+    },
+    /// Import a certificate with its private key: a PKCS#12 file (with --passphrase) or PEM
+    /// (certificate(s), then the key in the same file or in --key).
+    Import {
+        /// The PKCS#12 (.p12/.pfx) or PEM file.
+        file: PathBuf,
+        /// Name in the store (no blanks). Default: the file name without extension.
+        #[arg(long)]
+        name: Option<String>,
+        /// PEM private key file, when the key is not in FILE.
+        #[arg(long, value_name = "KEY.pem")]
+        key: Option<PathBuf>,
+        #[command(flatten)]
+        passphrase: Passphrase,
+        /// Make it the active SIP-TLS certificate.
+        #[arg(long = "use")]
+        use_it: bool,
+    },
+    /// Show a certificate's details and SHA-1/SHA-256 fingerprints.
+    Show {
+        /// Certificate name.
+        name: String,
+    },
+    /// Export a certificate: PEM or DER (e.g. a CA certificate for phones to trust), or
+    /// PKCS#12 with its key and chain.
+    Export {
+        /// Certificate name.
+        name: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "pem")]
+        format: ExportFormat,
+        /// Output file (required for der and p12; pem goes to standard output without it).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        passphrase: Passphrase,
+    },
+    /// Choose the active certificate for SIP over TLS (a running server notices).
+    Use {
+        /// Certificate name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CaCommand {
+    /// Create a self-signed root CA.
+    Create {
+        // Boxed: the request is many times the size of `List`.
+        #[command(flatten)]
+        request: Box<CertRequest>,
+        /// CRL distribution point URI (http://, https:// or ldap://).
+        #[arg(long, value_name = "URI")]
+        crl_url: Option<String>,
+    },
+    /// List the stored CAs.
+    List,
+}
+
+/// What a new certificate says.
+#[derive(Debug, Args)]
+pub(crate) struct CertRequest {
+    /// Name in the store (no blanks).
+    pub(crate) name: String,
+    /// Serial number, decimal or 0x-hex; must never have been used by this installation.
+    /// Default: 16 random bytes.
+    #[arg(long)]
+    pub(crate) serial: Option<String>,
+    /// Key: rsa:2048, rsa:3072, rsa:4096 or ecdsa-p256. Never below tls.min_rsa_bits.
+    #[arg(long, default_value = "rsa:2048")]
+    pub(crate) key: String,
+    /// Signature hash: sha256 or sha512 (sha512 needs an RSA signing key).
+    #[arg(long, default_value = "sha256")]
+    pub(crate) hash: String,
+    /// Start of validity, GMT: YYYY-MM-DD or RFC 3339. Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) not_before: Option<String>,
+    /// End of validity, GMT: YYYY-MM-DD or RFC 3339. Default: --days after the start.
+    #[arg(long, value_name = "TIME", conflicts_with = "days")]
+    pub(crate) not_after: Option<String>,
+    /// Validity in days from the start (default 3650 for a CA, 730 for a server).
+    #[arg(long)]
+    pub(crate) days: Option<u32>,
+    /// Subject country (C), two capital letters.
+    #[arg(long = "c", value_name = "CC")]
+    pub(crate) country: Option<String>,
+    /// Subject organization (O).
+    #[arg(long = "o", value_name = "ORG")]
+    pub(crate) organization: Option<String>,
+    /// Subject organizational unit (OU).
+    #[arg(long = "ou", value_name = "UNIT")]
+    pub(crate) organizational_unit: Option<String>,
+    /// Subject common name (CN).
+    #[arg(long = "cn")]
+    pub(crate) common_name: String,
+    /// Subject alternative name, DNS:name or IP:address; repeat for more.
+    #[arg(long = "san", value_name = "DNS:NAME|IP:ADDR")]
+    pub(crate) alt_names: Vec<String>,
+}
+
+/// A PKCS#12 passphrase.
+#[derive(Debug, Args)]
+#[group(id = "passphrase_source", multiple = false)]
+pub(crate) struct Passphrase {
+    /// PKCS#12 passphrase (visible in the process list; prefer --passphrase-stdin).
+    #[arg(long)]
+    pub(crate) passphrase: Option<String>,
+    /// Read the PKCS#12 passphrase from the first line of standard input.
+    #[arg(long)]
+    pub(crate) passphrase_stdin: bool,
+}
+
+/// `cert export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// PEM certificate.
+    Pem,
+    /// DER certificate.
+    Der,
+    /// PKCS#12 with the private key and chain (needs a passphrase).
+    P12,
 }

@@ -365,6 +365,20 @@ pub(crate) struct LogSection {
 }
 
 impl ConfigFile {
+    /// `tls.min_rsa_bits`, checked (the rule for certificates the built-in CA makes and
+    /// imports, whether or not the TLS listeners are on).
+    pub(crate) fn min_rsa_bits(&self) -> Result<u32> {
+        let bits = self.tls.min_rsa_bits.unwrap_or(pki::DEFAULT_MIN_RSA_BITS);
+        if !RSA_BITS.contains(&bits) {
+            bail!(
+                "tls.min_rsa_bits: {bits} is not between {} and {}",
+                RSA_BITS.start(),
+                RSA_BITS.end()
+            );
+        }
+        Ok(bits)
+    }
+
     /// The `[nat]` settings, checked; errors name the key.
     pub(crate) fn nat_settings(&self) -> Result<NatSettings> {
         let n = &self.nat;

@@ -1,5 +1,6 @@
 //! The `homeline` binary: command line, configuration, wiring, signals.
 
+mod cert_cmd;
 mod check;
 mod cli;
 mod config;
@@ -58,6 +59,7 @@ async fn dispatch(cli: &Cli, command: &Command) -> anyhow::Result<()> {
         Command::Serve => serve::run(&file, &data).await,
         Command::Station { command } => station_cmd::run(command, &file, &data).await,
         Command::Setup { command } => setup_cmd::run(command, &file, &data).await,
+        Command::Cert { command } => cert_cmd::run(command, &file, &data).await,
         Command::Status { json } => status_cmd::run(*json, &file, &data).await,
         Command::RouterRules {
             lan_ip,

@@ -31,19 +31,16 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
         );
     }
     let tls = file.tls.settings()?;
-    if let Some(t) = &tls {
-        config.tls = Some(crate::tls_reload::tls_config(
-            t,
-            data,
-            &host_names(&config),
-        )?);
-    }
     let socket = net::control::socket_path(data);
     config.control_socket = Some(socket.clone());
     let store = Store::open(data)
         .await
         .with_context(|| format!("cannot open the store in {}", data.display()))?;
     info!(data = %data.display(), "store opened");
+    let identity = tls_identity_at_start(file, &config, &store).await?;
+    if let Some(t) = &tls {
+        config.tls = Some(crate::tls_reload::tls_config(t, identity.to_net())?);
+    }
     let file_relay = config.media.relay.clone();
     let limit = InternetLimit::resolve(&store, &file_relay).await?;
     config.media.relay.internet_calls = limit.calls;
@@ -66,11 +63,13 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     {
         crate::tls_reload::log_certificate("TLS certificate", &c);
     }
-    if let (Some((cert, key)), Some(setter)) = (
-        tls.as_ref().and_then(|t| t.files.clone()),
-        server.tls_identity_setter(),
-    ) {
-        crate::tls_reload::spawn_watch(cert, key, setter);
+    if let (Some(t), Some(setter)) = (tls.as_ref(), server.tls_identity_setter()) {
+        match t.files.clone() {
+            Some((cert, key)) => crate::tls_reload::spawn_watch(cert, key, setter),
+            None => {
+                crate::tls_reload::spawn_store_watch(store.clone(), identity.sha256.clone(), setter)
+            }
+        }
     }
     let nat = file.nat_settings()?;
     let external = server
@@ -101,6 +100,45 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
     // folder clean even if that never happens.
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// The SIP-TLS identity: the active certificate, or on first start a new CA and server
+/// certificate for this host. Logs its subject, fingerprint and expiry (warned 30 days ahead).
+async fn tls_identity_at_start(
+    file: &ConfigFile,
+    config: &net::NetConfig,
+    store: &Store,
+) -> Result<crate::tls_identity::ActiveIdentity> {
+    let now = pki::OffsetDateTime::now_utc();
+    let listeners: Vec<_> = config
+        .internal
+        .iter()
+        .chain(&config.external)
+        .copied()
+        .collect();
+    let public = file.nat_settings()?.fixed;
+    let identity = crate::tls_identity::ensure(
+        store,
+        &crate::tls_identity::host_names(),
+        &crate::tls_identity::host_ips(&listeners, public),
+        now,
+        file.min_rsa_bits()?,
+    )
+    .await
+    .context("cannot set up the SIP-TLS certificate")?;
+    identity.check()?;
+    info!(
+        name = %identity.name,
+        subject = %identity.subject,
+        sha256 = %identity.sha256,
+        chain = identity.cert_chain_der.len(),
+        not_after = %pki::rfc3339(identity.not_after),
+        "SIP-TLS certificate"
+    );
+    if let Some(w) = identity.expiry_warning(now) {
+        warn!("{w}");
+    }
+    Ok(identity)
 }
 
 /// How often the store is checked for a changed upstream setting.
@@ -139,27 +177,6 @@ async fn follow_upstream(
             Err(e) => warn!(error = %format!("{e:#}"), "stored upstream setting not applied"),
         }
     }
-}
-
-/// Names a certificate made here is for: the host name and the listeners' specific addresses.
-fn host_names(config: &net::NetConfig) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let h = h.trim();
-        if !h.is_empty() {
-            names.push(h.to_owned());
-        }
-    }
-    for a in config.internal.iter().chain(&config.external) {
-        let ip = a.ip().to_string();
-        if !a.ip().is_unspecified() && !names.contains(&ip) {
-            names.push(ip);
-        }
-    }
-    if names.is_empty() {
-        names.push("homeline".to_owned());
-    }
-    names
 }
 
 /// True when this host can bind an IPv6 socket (some containers have IPv6 disabled).

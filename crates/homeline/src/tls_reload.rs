@@ -14,12 +14,12 @@ use crate::config::TlsSettings;
 /// How often configured certificate files are checked for a change.
 const POLL: Duration = Duration::from_secs(2);
 
-/// The I/O layer's TLS settings: files read, certificate loaded or made. `names` are the
-/// host's names and addresses, for a certificate made here.
-pub(crate) fn tls_config(s: &TlsSettings, data: &Path, names: &[String]) -> Result<TlsConfig> {
+/// The I/O layer's TLS settings: files read, or `stored` (the certificate store's active
+/// identity) when `[tls]` names no files.
+pub(crate) fn tls_config(s: &TlsSettings, stored: TlsIdentity) -> Result<TlsConfig> {
     let identity = match &s.files {
         Some((cert, key)) => read_identity(cert, key)?,
-        None => crate::tls_identity::load_or_create(data, names)?,
+        None => stored,
     };
     let mut config = TlsConfig::new(identity);
     config.internal_port = s.internal_port;
@@ -82,6 +82,47 @@ pub(crate) fn spawn_watch(cert: PathBuf, key: PathBuf, setter: TlsIdentitySetter
                 Err(e) => {
                     warn!(error = %format!("{e:#}"), "TLS certificate files changed but not loaded; the current certificate stays")
                 }
+            }
+        }
+    });
+}
+
+/// Follows the certificate store: when `homeline cert use` makes another certificate active,
+/// new handshakes use it; connections and calls already up are not touched. A certificate
+/// that cannot be used is logged and the current one kept.
+pub(crate) fn spawn_store_watch(
+    store: store::Store,
+    current_sha256: String,
+    setter: TlsIdentitySetter,
+) {
+    tokio::spawn(async move {
+        let mut current = current_sha256;
+        loop {
+            tokio::time::sleep(POLL).await;
+            let active = match crate::tls_identity::load(&store).await {
+                Ok(Some(a)) => a,
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!(error = %format!("{e:#}"), "active certificate unreadable; the current one stays");
+                    continue;
+                }
+            };
+            if active.sha256 == current {
+                continue;
+            }
+            current = active.sha256.clone();
+            match active
+                .check()
+                .and_then(|()| Ok(setter.set(&active.to_net())?))
+            {
+                Ok(info) => {
+                    log_certificate("active certificate changed: new handshakes use it", &info)
+                }
+                Err(e) => warn!(
+                    name = %active.name,
+                    error = %format!("{e:#}"),
+                    "the newly active certificate is refused; the current one stays"
+                ),
             }
         }
     });

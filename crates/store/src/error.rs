@@ -40,6 +40,45 @@ pub enum StoreError {
         #[source]
         source: Box<StoreError>,
     },
+    /// A certificate with this name already exists.
+    #[error("name: a certificate named {0} already exists")]
+    DuplicateCertificateName(String),
+    /// This installation already issued a certificate with this serial (serials are never
+    /// reused, even after the certificate was removed).
+    #[error(
+        "serial: {serial} was already used (certificate {first_name}); serials are never reused"
+    )]
+    SerialTaken {
+        /// The serial, lower-case hex.
+        serial: String,
+        /// The certificate that first had it.
+        first_name: String,
+    },
+    /// The same certificate (same SHA-256 fingerprint) is already stored.
+    #[error("this certificate is already stored as {existing}")]
+    DuplicateCertificate {
+        /// The stored one's name.
+        existing: String,
+    },
+    /// No certificate has this name.
+    #[error("no certificate named {0}")]
+    NoSuchCertificate(String),
+    /// The certificate cannot be the SIP-TLS server's.
+    #[error("certificate {name} cannot be used for SIP-TLS: {reason}")]
+    CertificateNotUsable {
+        /// Its name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The certificate cannot be removed.
+    #[error("certificate {name} cannot be removed: {reason}")]
+    CertificateInUse {
+        /// Its name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// The data folder could not be created.
     #[error("cannot create data folder {}: {source}", path.display())]
     DataDir {

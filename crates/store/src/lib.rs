@@ -11,6 +11,10 @@
 //!   cache with [`Store::load_station_cache`] when another process (the CLI) changed something.
 //! - **Settings** (a key/value table with typed helpers such as [`Store::upstream_kbps`]): a
 //!   change bumps the same counter, so the server notices it with the poll it already does.
+//! - **Certificates** of the built-in CA and imported ones, with the one active for SIP over
+//!   TLS (at most one, enforced by the schema; choosing it bumps the change counter). Serials
+//!   this installation issued are recorded for good. Private keys are PKCS#8 in the clear:
+//!   the database files are kept owner-only (mode 0600).
 //! - **Registrar bindings**, written behind the registrar's back by a [`BindingWriter`] that
 //!   batches and coalesces changes, so registering never waits for the disk.
 //!
@@ -19,6 +23,7 @@
 //! necessarily a power cut).
 
 mod binding;
+mod certificate;
 mod error;
 mod secret;
 mod settings;
@@ -33,6 +38,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use binding::{BindingOp, BindingRow};
+pub use certificate::{CertKind, CertificateRow, NewCertificate, StoredCertificate};
 pub use error::{FieldError, StoreError};
 pub use secret::Secret;
 pub use settings::{MAX_SETTING_KEY, MAX_SETTING_VALUE, UPSTREAM_CODEC, UPSTREAM_KBPS};
@@ -63,6 +69,7 @@ impl Store {
             path: data_dir.to_owned(),
             source,
         })?;
+        restrict_permissions(data_dir)?;
         let options = SqliteConnectOptions::new()
             .filename(data_dir.join(DB_FILE))
             .create_if_missing(true)
@@ -100,6 +107,36 @@ impl Store {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// Private keys live in the database: create it owner-only (SQLite gives the -wal and -shm
+/// files the database file's mode) and tighten an existing one.
+#[cfg(unix)]
+fn restrict_permissions(data_dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| StoreError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    };
+    let db = data_dir.join(DB_FILE);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&db)
+        .map_err(io)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = data_dir.join(format!("{DB_FILE}{suffix}"));
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_data_dir: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 #[cfg(test)]

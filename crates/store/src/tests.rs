@@ -838,3 +838,208 @@ async fn setting_keys_are_checked() {
     let long = "v".repeat(MAX_SETTING_VALUE + 1);
     assert!(store.set_setting("k", &long).await.is_err());
 }
+
+fn new_cert(name: &str, kind: CertKind, serial: &str, tag: u8) -> NewCertificate {
+    NewCertificate {
+        name: name.into(),
+        kind,
+        serial: serial.into(),
+        subject: format!("CN={name}"),
+        issuer: "CN=homeline-root".into(),
+        not_before: 1_767_225_600,
+        not_after: 1_830_297_600,
+        sha256: format!("{tag:02X}:00"),
+        is_ca: kind == CertKind::Ca,
+        // Stand-ins: the store keeps DER without reading it (crate pki checks it).
+        cert_der: vec![0x30, 0x01, tag],
+        chain_der: Vec::new(),
+        key_pkcs8: Some(vec![0x30, 0x01, 0xAA]),
+        issuer_name: (kind == CertKind::Server).then(|| "root".to_owned()),
+        active: false,
+        created_at: 1_767_225_600,
+    }
+}
+
+/// Everything a refused write must leave as it was.
+async fn certificate_snapshot(store: &Store) -> (Vec<CertificateRow>, u64, Option<String>) {
+    let active = store
+        .active_certificate()
+        .await
+        .expect("active")
+        .map(|c| c.row.name);
+    (
+        store.certificates().await.expect("list"),
+        store.generation().await.expect("generation"),
+        active,
+    )
+}
+
+#[tokio::test]
+async fn certificates_add_use_and_chain() {
+    let (_dir, store) = open().await;
+    let root = store
+        .add_certificate(&new_cert("root", CertKind::Ca, "1001", 1))
+        .await
+        .expect("ca");
+    assert!(root.is_ca && root.has_key && !root.active);
+    let mut srv = new_cert("pbx", CertKind::Server, "1002", 2);
+    srv.chain_der = vec![vec![0x30, 0x01, 1], vec![0x30, 0x81, 0x02, 7, 8]];
+    let srv = store.add_certificate(&srv).await.expect("server");
+    assert_eq!(srv.issuer_name.as_deref(), Some("root"));
+    let before = store.generation().await.expect("generation");
+    store.use_certificate("pbx").await.expect("use");
+    assert!(store.generation().await.expect("generation") > before);
+    let active = store
+        .active_certificate()
+        .await
+        .expect("active")
+        .expect("some");
+    assert_eq!(active.row.name, "pbx");
+    assert_eq!(
+        active.chain_der,
+        vec![vec![0x30, 0x01, 1], vec![0x30, 0x81, 0x02, 7, 8]]
+    );
+    assert_eq!(active.key_pkcs8, Some(vec![0x30, 0x01, 0xAA]));
+    // Using the active one again is no change.
+    let gen = store.generation().await.expect("generation");
+    store.use_certificate("pbx").await.expect("again");
+    assert_eq!(store.generation().await.expect("generation"), gen);
+    // A second active certificate replaces the first.
+    let mut other = new_cert("pbx2", CertKind::Imported, "1002", 3);
+    other.active = true;
+    other.issuer_name = None;
+    store
+        .add_certificate(&other)
+        .await
+        .expect("imported, same serial as ours is fine");
+    let names: Vec<_> = store
+        .certificates()
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|c| c.active)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, vec!["pbx2"]);
+}
+
+#[tokio::test]
+async fn rfc5280_4_1_2_2_reused_serial_refused_even_after_removal() {
+    let (_dir, store) = open().await;
+    store
+        .add_certificate(&new_cert("root", CertKind::Ca, "1001", 1))
+        .await
+        .expect("ca");
+    store
+        .add_certificate(&new_cert("pbx", CertKind::Server, "1002", 2))
+        .await
+        .expect("server");
+    let before = certificate_snapshot(&store).await;
+    let err = store
+        .add_certificate(&new_cert("pbx-again", CertKind::Server, "1002", 3))
+        .await
+        .expect_err("reused");
+    assert!(
+        matches!(&err, StoreError::SerialTaken { serial, first_name } if serial == "1002" && first_name == "pbx"),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("serial:"), "{err}");
+    assert_eq!(certificate_snapshot(&store).await, before);
+
+    store.remove_certificate("pbx").await.expect("remove");
+    assert_eq!(
+        store.serial_taken("1002").await.expect("taken").as_deref(),
+        Some("pbx")
+    );
+    assert!(matches!(
+        store
+            .add_certificate(&new_cert("pbx", CertKind::Server, "1002", 2))
+            .await,
+        Err(StoreError::SerialTaken { .. })
+    ));
+    // The record of serials cannot be edited away either.
+    assert!(sqlx::query("DELETE FROM issued_serials")
+        .execute(&store.pool)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn refused_certificate_writes_change_nothing() {
+    let (_dir, store) = open().await;
+    store
+        .add_certificate(&new_cert("root", CertKind::Ca, "1001", 1))
+        .await
+        .expect("ca");
+    let mut srv = new_cert("pbx", CertKind::Server, "1002", 2);
+    srv.active = true;
+    store.add_certificate(&srv).await.expect("server");
+    let before = certificate_snapshot(&store).await;
+
+    let dup_name = new_cert("pbx", CertKind::Imported, "77", 9);
+    assert!(matches!(
+        store.add_certificate(&dup_name).await,
+        Err(StoreError::DuplicateCertificateName(_))
+    ));
+    let mut same_cert = new_cert("copy", CertKind::Imported, "77", 2);
+    same_cert.active = true;
+    assert!(matches!(
+        store.add_certificate(&same_cert).await,
+        Err(StoreError::DuplicateCertificate { .. })
+    ));
+    let mut active_ca = new_cert("ca2", CertKind::Ca, "1003", 4);
+    active_ca.active = true;
+    assert!(matches!(
+        store.add_certificate(&active_ca).await,
+        Err(StoreError::CertificateNotUsable { .. })
+    ));
+    let mut unknown_issuer = new_cert("srv2", CertKind::Server, "1004", 5);
+    unknown_issuer.issuer_name = Some("nope".into());
+    unknown_issuer.active = true;
+    assert!(matches!(
+        store.add_certificate(&unknown_issuer).await,
+        Err(StoreError::NoSuchCertificate(_))
+    ));
+    assert!(matches!(
+        store.use_certificate("root").await,
+        Err(StoreError::CertificateNotUsable { .. })
+    ));
+    assert!(matches!(
+        store.remove_certificate("pbx").await,
+        Err(StoreError::CertificateInUse { .. })
+    ));
+    assert!(matches!(
+        store.remove_certificate("root").await,
+        Err(StoreError::CertificateInUse { .. })
+    ));
+    assert_eq!(certificate_snapshot(&store).await, before);
+    // Serials of refused writes were not recorded.
+    assert_eq!(store.serial_taken("1003").await.expect("taken"), None);
+    assert_eq!(store.serial_taken("1004").await.expect("taken"), None);
+    // The schema holds one active certificate at most, whoever writes.
+    let mut second = new_cert("pbx-b", CertKind::Server, "1005", 6);
+    second.active = false;
+    store.add_certificate(&second).await.expect("second");
+    assert!(
+        sqlx::query("UPDATE certificates SET active = 1 WHERE name = 'pbx-b'")
+            .execute(&store.pool)
+            .await
+            .is_err()
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn database_file_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, store) = open().await;
+    store
+        .add_certificate(&new_cert("root", CertKind::Ca, "1001", 1))
+        .await
+        .expect("ca");
+    for suffix in ["", "-wal"] {
+        let path = dir.path().join(format!("{DB_FILE}{suffix}"));
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+    }
+}
