@@ -660,3 +660,61 @@ fn mutual_tls_device_certificates_validated_revoked_and_named() {
         "{warning}"
     );
 }
+
+/// Without certificate files the listeners use the certificate store: on first start the
+/// server's own CA-signed certificate, and after `homeline cert issue … --use` on the running
+/// server, the new one for new handshakes (within the store watch's 2 s), no restart.
+#[test]
+fn cert_use_on_a_running_server_changes_the_certificate_of_new_handshakes() {
+    let data = TempDir::new("tls-cert-use");
+    let certs = TempDir::new("tls-cert-use-files");
+    let (pi, pe) = (free_port(), free_port());
+    let _server = start_server(
+        &data.0,
+        &format!("[tls]\ninternal_port = {pi}\nexternal_port = {pe}\n"),
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{pi}").parse().unwrap();
+    let sha256 = |name: &str| -> String {
+        let show = cli(&data.0, &["cert", "show", name]);
+        show.lines()
+            .find_map(|l| l.strip_prefix("SHA-256:"))
+            .unwrap_or_else(|| panic!("no SHA-256 in {show}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        served_fingerprint(&certs.0, addr),
+        sha256("homeline-server"),
+        "first start: the store's own server certificate"
+    );
+    cli(
+        &data.0,
+        &[
+            "cert",
+            "issue",
+            "--ca",
+            "homeline-root",
+            "pbx-2027",
+            "--cn",
+            "pbx.example.test",
+            "--san",
+            "DNS:pbx.example.test",
+            "--key",
+            "ecdsa-p256",
+            "--use",
+        ],
+    );
+    let new = sha256("pbx-2027");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let served = served_fingerprint(&certs.0, addr);
+        if served == new {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still serving {served} 10 s after cert use (want {new})"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
