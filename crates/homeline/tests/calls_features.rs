@@ -12,20 +12,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::baresip::{
-    assert_audio_both_ways, connect_call, registered, start_server, talk_and_hang_up, Phone,
-    RtpStats, TraceMsg, PW,
+    assert_audio_both_ways, assert_flowing, connect_call, flow, registered, start_server,
+    talk_and_hang_up, Phone, TraceMsg, FLOWING, PW, SAMPLE, STOPPED,
 };
 use common::{cli, Server, TempDir};
 
 /// Packets each way after [`TALK`]: PCMU/20 ms sends 50 per second.
 const MIN_PACKETS: u64 = 50;
-/// How long a flow is measured with the live counters.
-const SAMPLE: Duration = Duration::from_millis(1500);
-/// Packets each way that prove audio flows during [`SAMPLE`] (75 expected).
-const FLOWING: u64 = 40;
-/// Packets that may still arrive in a [`SAMPLE`] once a stream has stopped.
-const STOPPED: u64 = 3;
-
 /// A data folder with `stations` (number, SBC flag) and a server on it with `[media] ports`.
 fn pbx(tag: &str, stations: &[(&str, bool)], media: &str) -> (TempDir, Server) {
     let data = add_stations(tag, stations);
@@ -46,30 +39,6 @@ fn add_stations(tag: &str, stations: &[(&str, bool)]) -> TempDir {
 }
 
 /// Packets each phone sent and received during `d` (live counters).
-fn flow(a: &mut Phone, b: &mut Phone, d: Duration) -> (RtpStats, RtpStats) {
-    let (a0, b0) = (a.live_rtp(), b.live_rtp());
-    std::thread::sleep(d);
-    let (a1, b1) = (a.live_rtp(), b.live_rtp());
-    let delta = |x: RtpStats, y: RtpStats| RtpStats {
-        tx: y.tx - x.tx,
-        rx: y.rx.saturating_sub(x.rx),
-    };
-    (delta(a0, a1), delta(b0, b1))
-}
-
-/// Asserts that audio flows both ways on both phones (during `flow`'s sample).
-fn assert_flowing(a: (&Phone, RtpStats), b: (&Phone, RtpStats), when: &str) {
-    for (p, s) in [a, b] {
-        eprintln!("{when}: {}: {s:?}", p.name);
-        assert!(
-            s.tx >= FLOWING && s.rx >= FLOWING,
-            "{when}: {} sent/received {s:?} in {SAMPLE:?}, want {FLOWING} each way",
-            p.name
-        );
-    }
-}
-
-/// Waits for a received message: [`Phone::wait_received`].
 fn wait_msg(
     phone: &Phone,
     before: usize,

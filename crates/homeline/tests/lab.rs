@@ -31,8 +31,8 @@ use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::baresip::{
-    assert_audio_both_ways, connect_call, talk_and_hang_up, MediaAddr, Phone, PW, SIP_SETTINGS,
-    TALK,
+    assert_audio_both_ways, connect_call, hold_and_resume, talk_and_hang_up, MediaAddr, Phone, PW,
+    SIP_SETTINGS, TALK,
 };
 use common::{TempDir, BIN};
 
@@ -485,6 +485,8 @@ fn lab_home_phone_through_both_nats_calls_the_office_and_back() {
     lab.drain();
     let from = lab.seen.len();
     connect_call(&mut home, &mut office);
+    // Hold and resume from home: re-INVITEs through both NATs, the relay re-latches.
+    hold_and_resume(&mut home, &mut office);
     let (so, sh) = talk_and_hang_up(&mut office, &mut home, 1);
     assert_audio_both_ways((&home, sh), (&office, so), MIN_PACKETS);
     let legs = lab.relay_closed(from, 1);
@@ -558,6 +560,8 @@ fn lab_public_address_learned_by_stun_and_followed_when_it_changes() {
     lab.drain();
     let from = lab.seen.len();
     connect_call(&mut home, &mut office);
+    // Hold and resume from home: re-INVITEs through both NATs, the relay re-latches.
+    hold_and_resume(&mut home, &mut office);
     let (so, sh) = talk_and_hang_up(&mut office, &mut home, 1);
     assert_audio_both_ways((&home, sh), (&office, so), MIN_PACKETS);
     assert_relay_carried(

@@ -1172,3 +1172,71 @@ pub fn assert_audio_both_ways(a: (&Phone, RtpStats), b: (&Phone, RtpStats), min:
         );
     }
 }
+
+/// How long [`flow`] samples the live RTP counters.
+pub const SAMPLE: Duration = Duration::from_millis(1500);
+/// Packets each way in a [`SAMPLE`] that count as audio flowing (75 at 20 ms).
+pub const FLOWING: u64 = 40;
+/// At most this many packets in a [`SAMPLE`] count as audio stopped (in flight at the switch).
+pub const STOPPED: u64 = 3;
+
+/// RTP each phone sent and received during `d`.
+pub fn flow(a: &mut Phone, b: &mut Phone, d: Duration) -> (RtpStats, RtpStats) {
+    let (a0, b0) = (a.live_rtp(), b.live_rtp());
+    std::thread::sleep(d);
+    let (a1, b1) = (a.live_rtp(), b.live_rtp());
+    let delta = |x: RtpStats, y: RtpStats| RtpStats {
+        tx: y.tx - x.tx,
+        rx: y.rx.saturating_sub(x.rx),
+    };
+    (delta(a0, a1), delta(b0, b1))
+}
+
+/// Asserts audio flowed both ways at both phones in a [`SAMPLE`].
+pub fn assert_flowing(a: (&Phone, RtpStats), b: (&Phone, RtpStats), when: &str) {
+    for (p, s) in [a, b] {
+        eprintln!("{when}: {}: {s:?}", p.name);
+        assert!(
+            s.tx >= FLOWING && s.rx >= FLOWING,
+            "{when}: {} sent/received {s:?} in {SAMPLE:?}, want {FLOWING} each way",
+            p.name
+        );
+    }
+}
+
+/// `holder` puts the call on hold (RFC 3264 §8.4: re-INVITE with a=sendonly, answered
+/// a=recvonly): neither phone receives audio; then resumes (a=sendrecv): audio both ways again.
+pub fn hold_and_resume(holder: &mut Phone, other: &mut Phone) {
+    let line = |m: &TraceMsg, l: &str| m.text.lines().any(|x| x.trim() == l);
+    let invite = |m: &TraceMsg| m.start.starts_with("INVITE ");
+    let answer = |m: &TraceMsg| {
+        m.status() == Some(200)
+            && m.text
+                .lines()
+                .any(|l| l.starts_with("CSeq:") && l.ends_with(" INVITE"))
+    };
+    let held_offer = |m: &TraceMsg| invite(m) && line(m, "a=sendonly");
+    let held_answer = |m: &TraceMsg| answer(m) && line(m, "a=recvonly");
+    let (o, a) = (
+        other.count_received(held_offer),
+        holder.count_received(held_answer),
+    );
+    holder.hold();
+    other.wait_received(o, "re-INVITE with a=sendonly", held_offer);
+    holder.wait_received(a, "200 with a=recvonly", held_answer);
+    std::thread::sleep(Duration::from_millis(300)); // packets in flight
+    let (h, x) = flow(holder, other, SAMPLE);
+    assert!(
+        h.rx <= STOPPED && x.rx <= STOPPED,
+        "audio on hold: {h:?} / {x:?}"
+    );
+    let offer = |m: &TraceMsg| invite(m) && line(m, "a=sendrecv");
+    let resumed = |m: &TraceMsg| answer(m) && line(m, "a=sendrecv");
+    let (o, a) = (other.count_received(offer), holder.count_received(resumed));
+    holder.resume();
+    other.wait_received(o, "re-INVITE with a=sendrecv", offer);
+    holder.wait_received(a, "200 with a=sendrecv", resumed);
+    std::thread::sleep(Duration::from_millis(500));
+    let (h, x) = flow(holder, other, SAMPLE);
+    assert_flowing((holder, h), (other, x), "after resume");
+}
