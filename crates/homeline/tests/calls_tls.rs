@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::baresip::{assert_audio_both_ways, connect_call, talk_and_hang_up, Phone};
+use common::baresip::{assert_audio_both_ways, connect_call, talk_and_hang_up, Phone, PW};
 use common::free_port;
 use common::tls::{
     assert_signalling_over_tls, openssl, phone_files, phone_files_with, self_signed, status,
