@@ -435,10 +435,10 @@ fn payload_security_callee_is_offered_rtp_savp_and_an_answer_without_keys_fails(
     assert_eq!(statuses_to(&out, a), [488]);
 }
 
-/// RFC 4568 (an answerer may send SRTP before its answer reaches the offerer): while homeline's SRTP offer
-/// to the callee awaits its answer, what reaches the callee's relay port is dropped, not
-/// passed to the caller as plain RTP under homeline's key; once the answer names the callee's
-/// key, its SRTP goes through.
+/// RFC 4568 (an answerer may send SRTP before its answer reaches the offerer): while
+/// homeline's SRTP offer to the callee awaits its answer, what reaches the callee's relay
+/// port is dropped, not passed to the caller as plain RTP under homeline's key; once the
+/// answer names the callee's key, its SRTP goes through.
 #[test]
 fn rfc4568_packets_from_the_callee_before_its_answer_are_dropped() {
     let (mut rig, shared) = srtp_rig(Transport::Tls);
