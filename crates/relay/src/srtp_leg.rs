@@ -11,7 +11,8 @@ use crate::rtp::Kind;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SrtpKeys {
     /// The device's key, from its `a=crypto`: packets from the device are authenticated and
-    /// decrypted with it.
+    /// decrypted with it. `None` with an `outbound` key: the device's key is not known yet,
+    /// and packets from the device are dropped.
     pub inbound: Option<MasterKey>,
     /// Homeline's key for the device, from the `a=crypto` homeline sent it: packets to the
     /// device are encrypted with it.
@@ -41,6 +42,9 @@ pub(crate) enum Failure {
     Replay,
     /// Anything else (too many SSRCs, index space used up, no room).
     Other,
+    /// The device's key is not known yet (SRTP offered to it, its answer not in): nothing
+    /// from it can be authenticated, and nothing may pass as plain RTP.
+    KeyPending,
 }
 
 impl From<SrtpError> for Failure {
@@ -82,6 +86,11 @@ impl ChannelSrtp {
     #[inline]
     pub(crate) fn unprotect(&mut self, buf: &mut [u8], kind: Kind) -> Result<usize, Failure> {
         let Some(d) = self.inbound.as_mut() else {
+            // SDES keys both directions at once (RFC 4568): a leg with a key for the device
+            // and none from it is waiting for the device's answer.
+            if self.outbound.is_some() {
+                return Err(Failure::KeyPending);
+            }
             return Ok(buf.len());
         };
         let r = match kind {

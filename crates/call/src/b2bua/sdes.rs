@@ -47,11 +47,19 @@ pub(crate) struct LegSdes {
 
 impl LegSdes {
     /// The keys the relay channel of this leg uses: both directions SRTP once the device's key
-    /// is known, else plain.
+    /// is known; while homeline's offer of SRTP awaits the answer, only the way to the device
+    /// (which has homeline's key from the offer), so that the relay drops what comes from the
+    /// device until its key is known: an answerer often sends its first SRTP packets before
+    /// its answer is in, and they must not pass as plain RTP (nor anything else sent to the
+    /// port meanwhile); else plain.
     pub(crate) fn keys(&self) -> SrtpKeys {
         match (&self.device, &self.ours) {
             (Some(d), Some(o)) => SrtpKeys {
                 inbound: Some(d.clone()),
+                outbound: Some(o.clone()),
+            },
+            (None, Some(o)) if self.offered => SrtpKeys {
+                inbound: None,
                 outbound: Some(o.clone()),
             },
             _ => SrtpKeys::default(),

@@ -133,7 +133,28 @@ impl Phone {
     /// Starts baresip with an account `user`/`password` registering to `registrar` over UDP,
     /// and connects to its control port.
     pub fn start(name: &str, registrar: SocketAddr, user: &str, password: &str) -> Phone {
-        Self::start_at(name, None, "127.0.0.1", registrar, user, password, None)
+        Self::start_at(name, None, "127.0.0.1", registrar, user, password, None, "")
+    }
+
+    /// Like [`Phone::start`], with `params` appended to the account line (e.g.
+    /// `;mediaenc=srtp-mand`; a `mediaenc` loads baresip's `srtp.so`).
+    pub fn start_with(
+        name: &str,
+        registrar: SocketAddr,
+        user: &str,
+        password: &str,
+        params: &str,
+    ) -> Phone {
+        Self::start_at(
+            name,
+            None,
+            "127.0.0.1",
+            registrar,
+            user,
+            password,
+            None,
+            params,
+        )
     }
 
     /// Like [`Phone::start`], registering over TLS to the TLS listener `registrar`
@@ -146,6 +167,19 @@ impl Phone {
         password: &str,
         tls: &TlsFiles,
     ) -> Phone {
+        Self::start_tls_with(name, registrar, user, password, tls, "")
+    }
+
+    /// Like [`Phone::start_tls`], with `params` appended to the account line (see
+    /// [`Phone::start_with`]).
+    pub fn start_tls_with(
+        name: &str,
+        registrar: SocketAddr,
+        user: &str,
+        password: &str,
+        tls: &TlsFiles,
+        params: &str,
+    ) -> Phone {
         Self::start_at(
             name,
             None,
@@ -154,6 +188,7 @@ impl Phone {
             user,
             password,
             Some(tls),
+            params,
         )
     }
 
@@ -167,9 +202,10 @@ impl Phone {
         user: &str,
         password: &str,
     ) -> Phone {
-        Self::start_at(name, Some(netns), ip, registrar, user, password, None)
+        Self::start_at(name, Some(netns), ip, registrar, user, password, None, "")
     }
 
+    #[allow(clippy::too_many_arguments)] // private: the public constructors name the cases
     fn start_at(
         name: &str,
         netns: Option<&str>,
@@ -178,6 +214,7 @@ impl Phone {
         user: &str,
         password: &str,
         tls: Option<&TlsFiles>,
+        params: &str,
     ) -> Phone {
         let dir = TempDir::new(&format!("baresip-{name}"));
         // A namespace of its own has every port free.
@@ -196,12 +233,16 @@ impl Phone {
                 t.cafile.display()
             ));
         }
+        if params.contains("mediaenc=srtp") {
+            // SDES-SRTP (RFC 4568): the account's mediaenc names this module.
+            conf.push_str("module\t\t\tsrtp.so\n");
+        }
         std::fs::write(dir.0.join("config"), conf).unwrap();
         // The AOR's host is the listener: baresip sends REGISTER and INVITE there.
         let transport = if tls.is_some() { ";transport=tls" } else { "" };
         std::fs::write(
             dir.0.join("accounts"),
-            format!("<sip:{user}@{registrar}{transport}>;auth_pass={password};regint=60;answermode=manual\n"),
+            format!("<sip:{user}@{registrar}{transport}>;auth_pass={password};regint=60;answermode=manual{params}\n"),
         )
         .unwrap();
         let mut cmd = match netns {

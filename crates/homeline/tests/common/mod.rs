@@ -2,6 +2,7 @@
 //! small SIP client for assertions on the wire.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // each test file uses its own part of the harness
 pub mod baresip;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};

@@ -434,3 +434,65 @@ fn payload_security_callee_is_offered_rtp_savp_and_an_answer_without_keys_fails(
     let out = rig.sent();
     assert_eq!(statuses_to(&out, a), [488]);
 }
+
+/// RFC 4568 (an answerer may send SRTP before its answer reaches the offerer): while
+/// homeline's SRTP offer to the callee awaits its answer, what reaches the callee's relay
+/// port is dropped, not passed to the caller as plain RTP under homeline's key; once the
+/// answer names the callee's key, its SRTP goes through.
+#[test]
+fn rfc4568_packets_from_the_callee_before_its_answer_are_dropped() {
+    let (mut rig, shared) = srtp_rig(Transport::Tls);
+    let (a, b) = (rig.a, rig.b[0]);
+    rig.feed(
+        a,
+        Message::Request(invite_with(&srtp_sdp("RTP/SAVP", PHONE_KEY, 1), "TLS")),
+    );
+    let b_invite = request_to(&rig.sent(), b, Method::Invite);
+    let offer = Sdp::parse(&b_invite.body).unwrap();
+    let callee_port = crate::sdp::media_endpoint(&offer).unwrap().rtp_port;
+    let now = rig.now + Duration::from_millis(20);
+    // The callee's first packets, already SRTP under its key, and a stranger's plain RTP.
+    let mut callee_tx = srtp::Context::new(&phone_key(PHONE_KEY_2)).unwrap();
+    let plain = rtp(1, 0xb);
+    let mut early = plain.clone();
+    early.resize(plain.len() + 20, 0);
+    let n = callee_tx.protect_rtp(&mut early, plain.len()).unwrap();
+    early.truncate(n);
+    for (from, pkt) in [("192.168.1.30:6000", &early), ("198.51.100.7:9", &plain)] {
+        assert_eq!(
+            relay_packet(&shared, now, callee_port, from, pkt),
+            None,
+            "forwarded before the callee's key is known (from {from})"
+        );
+    }
+    let callee_sdp = format!(
+        "v=0\r\no=bob 7 7 IN IP4 192.168.1.30\r\ns=-\r\nc=IN IP4 192.168.1.30\r\nt=0 0\r\nm=audio 6000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{PHONE_KEY_2}\r\n"
+    );
+    let ok = reply(
+        &b_invite,
+        200,
+        "bob",
+        "<sip:2002@192.168.1.30;transport=tls>",
+        false,
+    )
+    .with_body("application/sdp", bytes::Bytes::from(callee_sdp));
+    rig.feed(b, Message::Response(ok));
+    let out = rig.sent();
+    let ok = out
+        .iter()
+        .find_map(|(to, m)| match m {
+            Message::Response(r) if *to == a && r.status == StatusCode::OK => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut caller_rx = srtp::Context::new(&key_of(&Sdp::parse(&ok.body).unwrap())).unwrap();
+    let plain = rtp(2, 0xb);
+    let mut pkt = plain.clone();
+    pkt.resize(plain.len() + 20, 0);
+    let n = callee_tx.protect_rtp(&mut pkt, plain.len()).unwrap();
+    let (to, mut fwd) = relay_packet(&shared, now, callee_port, "192.168.1.30:6000", &pkt[..n])
+        .expect("the callee's SRTP is forwarded once its key is known");
+    assert_eq!(to.to_string(), "192.168.1.20:4000");
+    let n = caller_rx.unprotect_rtp(&mut fwd).unwrap();
+    assert_eq!(fwd[..n], plain[..]);
+}
