@@ -14,13 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::baresip::{assert_audio_both_ways, connect_call, talk_and_hang_up, Phone, PW};
-use common::free_port;
+use common::baresip::{
+    assert_audio_both_ways, connect_call, start_server, talk_and_hang_up, Phone, PW,
+};
 use common::tls::{
     assert_signalling_over_tls, openssl, phone_files, phone_files_with, self_signed, status,
     tls_pbx, tls_phone,
 };
 use common::TempDir;
+use common::{cli, free_port};
 
 /// Packets each way after [`common::baresip::TALK`]: PCMU/20 ms sends 50 per second.
 const MIN_PACKETS: u64 = 50;
