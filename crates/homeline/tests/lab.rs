@@ -1201,3 +1201,77 @@ fn lab_private_address_ranges_and_their_extraction() {
         .collect();
     assert_eq!(found, want);
 }
+
+/// Issue 5 in the brief's network: the home phone registers over TLS to the office's public
+/// address (the office router forwards 5061 to homeline's external TLS listener, as
+/// `homeline router-rules` prints it) with SDES-SRTP mandatory (`mediaenc=srtp-mand`, the
+/// station's payload-security flag on), trusting homeline's own CA made on first start, and
+/// calls the plain-RTP office phone through both NATs: audio both ways, the home leg SRTP in
+/// the relay, nothing private on the Internet side (the TLS payload is opaque anyway).
+#[test]
+fn lab_home_phone_over_tls_with_srtp_through_both_nats() {
+    let Some(mut lab) = Lab::up_with(
+        "home-tls",
+        "prc",
+        "public_ip = \"203.0.113.10\"\n",
+        "[tls]\ninternal_port = 5061\nexternal_port = 5063\n",
+    ) else {
+        return;
+    };
+    common::cli(
+        &lab.data.0,
+        &["station", "set", "2001", "--payload-security", "on"],
+    );
+    let ca = lab.data.0.join("homeline-ca.pem");
+    std::fs::write(
+        &ca,
+        common::cli(&lab.data.0, &["cert", "export", "homeline-root"]),
+    )
+    .unwrap();
+    let files = common::tls::phone_files(&lab.data.0, "home-tls", &[&ca]);
+    // The station cache follows the store within a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut home = Phone::start_tls_in(
+        "HOME-TLS-2001",
+        "hl-home",
+        "10.0.0.20",
+        "203.0.113.10:5061".parse().unwrap(),
+        "2001",
+        PW,
+        &files,
+        ";mediaenc=srtp-mand",
+    );
+    home.wait_registered();
+    let mut office = lab.office();
+    lab.drain();
+    let from = lab.seen.len();
+    connect_call(&mut home, &mut office);
+    let (sh, so) = talk_and_hang_up(&mut home, &mut office, 1);
+    assert_audio_both_ways((&home, sh), (&office, so), MIN_PACKETS);
+    let legs = lab.relay_closed(from, 1);
+    assert_relay_carried(&legs, "home (TLS, SRTP) -> office");
+    let srtp_leg = lab.seen[from..]
+        .iter()
+        .find(|l| l.contains("relay channel closed"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        srtp_leg.contains("srtp_in=true") && srtp_leg.contains("srtp_out=true"),
+        "the home leg is SRTP in the relay: {srtp_leg}"
+    );
+    // Every SDP the home phone got asks for SRTP at the public address.
+    let sdp: Vec<_> = home
+        .trace()
+        .into_iter()
+        .filter(|m| !m.sent && m.text.contains("m=audio"))
+        .collect();
+    assert!(!sdp.is_empty());
+    for m in &sdp {
+        assert!(
+            m.text.contains("RTP/SAVP") && m.text.contains("a=crypto:"),
+            "{}",
+            m.text
+        );
+    }
+    assert_relayed_at(&home.received_media(), "203.0.113.10", "home phone");
+}

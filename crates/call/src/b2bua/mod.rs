@@ -93,7 +93,17 @@ impl B2buaConfig {
             _ => path.local,
         };
         match path.zone {
-            Zone::External => self.public_sip.unwrap_or_else(|| fill(self.media.public)),
+            Zone::External => match self.public_sip {
+                // SIP over TLS is reached on the public SIP port + 1 (5061 for 5060): the
+                // forward `homeline router-rules` prints to the external TLS listener. A remote
+                // phone opens a new connection to a Contact it is given, so the port must be
+                // the one that reaches TLS.
+                Some(sip) if path.transport == sip_proto::path::Transport::Tls => {
+                    SocketAddr::new(sip.ip(), sip.port().saturating_add(1))
+                }
+                Some(sip) => sip,
+                None => fill(self.media.public),
+            },
             Zone::Internal => fill(self.media.internal),
         }
     }

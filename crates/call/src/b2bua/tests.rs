@@ -568,3 +568,20 @@ fn rfc3261_13_2_1_offerless_invite_answer_travels_in_the_ack() {
         .unwrap()
         .contains("10.0.0.20"));
 }
+
+/// A remote phone over TLS is given the public TLS port (public SIP port + 1, the router's
+/// forward to the external TLS listener) in Via/Contact: it opens a new connection to a Contact
+/// it is given (RFC 5630 §3), and the plain SIP port would reach no TLS listener.
+#[test]
+fn rfc5630_external_tls_contact_names_the_public_tls_port() {
+    let config = B2buaConfig {
+        public_sip: Some("203.0.113.10:5060".parse().unwrap()),
+        ..B2buaConfig::default()
+    };
+    let mut p = path("198.51.100.20:40000", Zone::External);
+    assert_eq!(config.advertised(&p).to_string(), "203.0.113.10:5060");
+    p.transport = Transport::Tls;
+    assert_eq!(config.advertised(&p).to_string(), "203.0.113.10:5061");
+    p.transport = Transport::Tcp;
+    assert_eq!(config.advertised(&p).to_string(), "203.0.113.10:5060");
+}

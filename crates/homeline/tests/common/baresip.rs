@@ -205,6 +205,31 @@ impl Phone {
         Self::start_at(name, Some(netns), ip, registrar, user, password, None, "")
     }
 
+    /// Like [`Phone::start_tls_with`], inside network namespace `netns` at `ip` (the lab's
+    /// home phones).
+    #[allow(clippy::too_many_arguments)] // who, where, whom to register with, how
+    pub fn start_tls_in(
+        name: &str,
+        netns: &str,
+        ip: &str,
+        registrar: SocketAddr,
+        user: &str,
+        password: &str,
+        tls: &TlsFiles,
+        params: &str,
+    ) -> Phone {
+        Self::start_at(
+            name,
+            Some(netns),
+            ip,
+            registrar,
+            user,
+            password,
+            Some(tls),
+            params,
+        )
+    }
+
     #[allow(clippy::too_many_arguments)] // private: the public constructors name the cases
     fn start_at(
         name: &str,
