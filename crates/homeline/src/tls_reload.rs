@@ -97,8 +97,16 @@ pub(crate) fn spawn_store_watch(
 ) {
     tokio::spawn(async move {
         let mut current = current_sha256;
+        // The store's change counter moves with every certificate (and station) change: the
+        // certificate itself is read and parsed only when it has moved.
+        let mut seen = store.generation().await.ok();
         loop {
             tokio::time::sleep(POLL).await;
+            let generation = store.generation().await.ok();
+            if generation.is_some() && generation == seen {
+                continue;
+            }
+            seen = generation;
             let active = match crate::tls_identity::load(&store).await {
                 Ok(Some(a)) => a,
                 Ok(None) => continue,

@@ -18,10 +18,10 @@ use sip::{HeaderName, Method, Request, Response, StatusCode, Uri};
 use sip_proto::tx::{TxId, TxLayer};
 
 use super::in_dialog::{Pending, ALLOW};
-use super::leg::{contact, BranchState, CalleeBranch};
+use super::leg::{BranchState, CalleeBranch};
 use super::media::MediaLeg;
-use super::transfer::{notify, Stage, Transfer};
-use super::{warning, B2bua, CallRef, EndReason, Side};
+use super::transfer::{accept_refer, hung_up, send_bye, Stage, Transfer};
+use super::{warning, B2bua, CallRef, Side};
 
 /// The dialog a `Replaces` names (RFC 3891 §6.1): Call-ID and both tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,21 +190,8 @@ impl B2bua {
         let Some(referrer_dialog) = call.dialog_mut(referrer) else {
             return;
         };
-        let mut ok = reply(StatusCode::ACCEPTED, None);
-        ok.headers.push(
-            HeaderName::Contact,
-            contact(&referrer_dialog.path, referrer_dialog.advertised),
-        );
-        txl.respond(now, tx, ok);
-        let ntx = notify(
-            txl,
-            now,
-            referrer_dialog,
-            StatusCode::TRYING,
-            "Trying",
-            false,
-        );
-        self.ext.pending.insert(ntx, Pending::Ignore);
+        let ok = reply(StatusCode::ACCEPTED, None);
+        accept_refer(txl, now, tx, ok, referrer_dialog, &mut self.ext.pending);
 
         // An offerless re-INVITE: the target offers, the transferee answers (RFC 3261 §14.1).
         let branch = txl.new_branch();
@@ -260,10 +247,7 @@ impl B2bua {
             return;
         };
         if let Some(d) = call.dialog_mut(consult.referrer) {
-            let branch = txl.new_branch();
-            let bye = d.request(Method::Bye, &branch, None);
-            let btx = txl.send_request(now, bye, d.path);
-            self.ext.pending.insert(btx, Pending::Ignore);
+            send_bye(txl, now, d, &mut self.ext.pending);
         }
         self.end(now, consult.call, hung_up(consult.referrer));
         // end() forgets both dialogs of the consultation call; the target's lives on.
@@ -294,19 +278,9 @@ impl B2bua {
             return;
         }
         if let Some(d) = call.dialog_mut(consult.referrer) {
-            let branch = txl.new_branch();
-            let bye = d.request(Method::Bye, &branch, None);
-            let btx = txl.send_request(now, bye, d.path);
-            self.ext.pending.insert(btx, Pending::Ignore);
+            send_bye(txl, now, d, &mut self.ext.pending);
         }
         self.end(now, consult.call, hung_up(consult.referrer.other()));
-    }
-}
-
-fn hung_up(leg: MediaLeg) -> EndReason {
-    match leg {
-        MediaLeg::Caller => EndReason::CallerHungUp,
-        MediaLeg::Callee => EndReason::CalleeHungUp,
     }
 }
 

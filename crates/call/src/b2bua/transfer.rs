@@ -105,6 +105,38 @@ pub(super) fn notify(
     txl.send_request(now, n, dialog.path)
 }
 
+/// A BYE in `dialog`, whose answer changes nothing.
+pub(super) fn send_bye(
+    txl: &mut TxLayer,
+    now: Instant,
+    dialog: &mut Dialog,
+    pending: &mut std::collections::HashMap<TxId, Pending>,
+) {
+    let branch = txl.new_branch();
+    let bye = dialog.request(Method::Bye, &branch, None);
+    let btx = txl.send_request(now, bye, dialog.path);
+    pending.insert(btx, Pending::Ignore);
+}
+
+/// Accepts a REFER (RFC 3515 §2.4.2: 202 with our Contact) and opens its implicit
+/// subscription with NOTIFY 100 Trying (§2.4.4); `ok` is the 202 to send.
+pub(super) fn accept_refer(
+    txl: &mut TxLayer,
+    now: Instant,
+    tx: TxId,
+    mut ok: Response,
+    dialog: &mut Dialog,
+    pending: &mut std::collections::HashMap<TxId, Pending>,
+) {
+    ok.headers.push(
+        HeaderName::Contact,
+        contact(&dialog.path, dialog.advertised),
+    );
+    txl.respond(now, tx, ok);
+    let ntx = notify(txl, now, dialog, StatusCode::TRYING, "Trying", false);
+    pending.insert(ntx, Pending::Ignore);
+}
+
 /// The number a Refer-To URI names.
 fn refer_number(uri: &Uri) -> Option<String> {
     match uri {
@@ -117,7 +149,7 @@ fn refer_number(uri: &Uri) -> Option<String> {
     }
 }
 
-fn hung_up(leg: MediaLeg) -> EndReason {
+pub(super) fn hung_up(leg: MediaLeg) -> EndReason {
     match leg {
         MediaLeg::Caller => EndReason::CallerHungUp,
         MediaLeg::Callee => EndReason::CalleeHungUp,
@@ -186,15 +218,9 @@ impl B2bua {
         let Some(dialog) = call.dialog_mut(referrer) else {
             return;
         };
-        let mut ok = reply(StatusCode::ACCEPTED, None);
-        ok.headers.push(
-            HeaderName::Contact,
-            contact(&dialog.path, dialog.advertised),
-        );
-        txl.respond(now, tx, ok);
         let referrer_zone = dialog.path.zone;
-        let ntx = notify(txl, now, dialog, StatusCode::TRYING, "Trying", false);
-        self.ext.pending.insert(ntx, Pending::Ignore);
+        let ok = reply(StatusCode::ACCEPTED, None);
+        accept_refer(txl, now, tx, ok, dialog, &mut self.ext.pending);
         call.ext.transfer = Some(Transfer::new(referrer, target.clone()));
         self.events.push_back(CallEvent::TransferRequested {
             call: call_ref,
