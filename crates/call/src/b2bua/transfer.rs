@@ -371,10 +371,7 @@ impl B2bua {
                 let cseq = resp.cseq().map(|c| c.seq).unwrap_or(1);
                 let ack = ack_for(txl, &mut sent, cseq, None);
                 txl.send_request(now, ack, sent.path);
-                let branch = txl.new_branch();
-                let bye = sent.request(Method::Bye, &branch, None);
-                let btx = txl.send_request(now, bye, sent.path);
-                self.ext.pending.insert(btx, Pending::Ignore);
+                send_bye(txl, now, &mut sent, &mut self.ext.pending);
             }
             return;
         };
@@ -411,10 +408,7 @@ impl B2bua {
                 b.state = BranchState::Done;
                 let ack = ack_for(txl, &mut b.dialog, cseq, None);
                 txl.send_request(now, ack, b.dialog.path);
-                let branch = txl.new_branch();
-                let bye = b.dialog.request(Method::Bye, &branch, None);
-                let btx = txl.send_request(now, bye, b.dialog.path);
-                self.ext.pending.insert(btx, Pending::Ignore);
+                send_bye(txl, now, &mut b.dialog, &mut self.ext.pending);
                 return;
             }
         }
@@ -594,10 +588,7 @@ impl B2bua {
         if !t.referrer_gone {
             let ntx = notify(txl, now, &mut old, StatusCode::OK, "OK", true);
             self.ext.pending.insert(ntx, Pending::Ignore);
-            let branch = txl.new_branch();
-            let bye = old.request(Method::Bye, &branch, None);
-            let btx = txl.send_request(now, bye, old.path);
-            self.ext.pending.insert(btx, Pending::Ignore);
+            send_bye(txl, now, &mut old, &mut self.ext.pending);
         }
         call.ext.set_station(referrer, &t.target);
         if call.ext.timer.refresher == Some(referrer) {
@@ -694,10 +685,7 @@ impl B2bua {
             return;
         }
         if let Some(d) = call.dialog_mut(t.referrer.other()) {
-            let branch = txl.new_branch();
-            let bye = d.request(Method::Bye, &branch, None);
-            let btx = txl.send_request(now, bye, d.path);
-            self.ext.pending.insert(btx, Pending::Ignore);
+            send_bye(txl, now, d, &mut self.ext.pending);
         }
         self.end(now, call_ref, hung_up(t.referrer));
     }
@@ -771,10 +759,7 @@ impl B2bua {
                 .get_mut(&call_ref)
                 .and_then(|c| c.dialog_mut(t.referrer))
             {
-                let branch = txl.new_branch();
-                let bye = d.request(Method::Bye, &branch, None);
-                let btx = txl.send_request(now, bye, d.path);
-                self.ext.pending.insert(btx, Pending::Ignore);
+                send_bye(txl, now, d, &mut self.ext.pending);
             }
         }
         self.end(now, call_ref, hung_up(leg));
