@@ -70,7 +70,7 @@ pub fn secure_targets(targets: Vec<Target>) -> Result<Vec<Target>, Refusal> {
     let had = !targets.is_empty();
     let secure: Vec<Target> = targets
         .into_iter()
-        .filter(|t| t.path.transport == Transport::Tls)
+        .filter(Target::reached_over_tls)
         .map(|t| Target {
             payload_security: true,
             ..t
