@@ -141,6 +141,7 @@ mod tests {
             uri: sip::Uri::parse("sip:2002@192.168.1.30").unwrap(),
             path: path(transport),
             payload_security: false,
+            registered_sips: false,
         };
         let out = secure_targets(vec![t(Transport::Udp), t(Transport::Tls)]).unwrap();
         assert_eq!(out.len(), 1);

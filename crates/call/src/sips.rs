@@ -66,6 +66,7 @@ mod tests {
                 flow: None,
             },
             payload_security: false,
+            registered_sips: false,
         }
     }
 
@@ -83,7 +84,10 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].uri.to_string(), "sips:2002@192.168.1.30:5061");
         assert_eq!(out[0].path.transport, Transport::Tls);
-        assert!(!out[0].payload_security, "SIPS is about signalling, not SRTP");
+        assert!(
+            !out[0].payload_security,
+            "SIPS is about signalling, not SRTP"
+        );
     }
 
     #[test]
@@ -91,7 +95,9 @@ mod tests {
         let e = targets(vec![target("sip:2002@192.168.1.30", Transport::Udp)], true).unwrap_err();
         assert_eq!(e, SipsRefusal::NoSecureContact);
         assert_eq!(e.status(), StatusCode::TEMPORARILY_UNAVAILABLE);
-        assert!(e.warning("homeline").starts_with("380 homeline \"SIPS Not Allowed"));
+        assert!(e
+            .warning("homeline")
+            .starts_with("380 homeline \"SIPS Not Allowed"));
         // Not registered at all: the usual 480 decides.
         assert_eq!(targets(Vec::new(), true), Ok(Vec::new()));
     }
@@ -119,7 +125,10 @@ mod tests {
             }),
             busy: Some(Forward::To {
                 number: "2004".into(),
-                targets: vec![target("sip:2004@192.168.1.41;transport=tls", Transport::Tls)],
+                targets: vec![target(
+                    "sip:2004@192.168.1.41;transport=tls",
+                    Transport::Tls,
+                )],
             }),
             ..Forwarding::default()
         };

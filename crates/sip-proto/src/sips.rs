@@ -35,7 +35,9 @@ pub const WARN_SIPS_NOT_ALLOWED: u16 = 380;
 pub enum SipsRefusal {
     /// A `sips:` Request-URI (or a `sips:` Contact to bind) received over a hop that is not
     /// TLS.
-    #[error("SIPS Not Allowed: a sips: URI needs TLS on every hop, and this request came over {0}")]
+    #[error(
+        "SIPS Not Allowed: a sips: URI needs TLS on every hop, and this request came over {0}"
+    )]
     InsecureHop(Transport),
     /// A REGISTER binding a `sips:` Contact whose Request-URI or other Contacts are `sip:`.
     #[error("a sips: Contact needs a sips: Request-URI and only sips: Contacts (RFC 5630 5.2)")]
@@ -134,6 +136,28 @@ pub fn dialog_is_sips(req: &Request) -> bool {
     }
 }
 
+/// True when homeline answers `req` with a `sips:` Contact: the dialog is a SIPS one
+/// ([`dialog_is_sips`]) and the peer itself put a `sips:` URI in its Contact or top
+/// Record-Route, as RFC 5630 §5.1.1 requires of it. A peer that sends a `sips:` Request-URI
+/// with a `sip:` Contact (baresip 1.0: its stack cannot send to a `sips:` URI at all) gets a
+/// `sip:` Contact with `transport=tls` instead, which still keeps every hop on TLS; a
+/// `sips:` one would leave it unable to acknowledge the answer or hang up.
+pub fn answer_with_sips_contact(req: &Request) -> bool {
+    if !dialog_is_sips(req) {
+        return false;
+    }
+    let first_sips = |name: &HeaderName| {
+        req.headers
+            .values(name)
+            .next()
+            .and_then(|v| NameAddr::parse(v).ok())
+            .map(|na| is_sips(&na.uri))
+    };
+    first_sips(&HeaderName::RecordRoute)
+        .or_else(|| first_sips(&HeaderName::Contact))
+        .unwrap_or(false)
+}
+
 /// The Request-URI for a call to a registered `contact`: its scheme is the one the call came
 /// with (`sips` true for a `sips:` Request-URI), never upgraded nor downgraded on the way
 /// (RFC 5630 §5.3); a `sips:` one carries no `transport=tls` (deprecated, RFC 5630 §3.1.4).
@@ -172,7 +196,10 @@ mod tests {
 
     #[test]
     fn rfc5630_5_3_sips_request_uri_over_udp_or_tcp_is_refused_480_with_warning_380() {
-        let req = request("INVITE sips:2002@pbx.example", "Contact: <sips:2001@192.0.2.20>\r\n");
+        let req = request(
+            "INVITE sips:2002@pbx.example",
+            "Contact: <sips:2001@192.0.2.20>\r\n",
+        );
         for t in [Transport::Udp, Transport::Tcp, Transport::Ws] {
             let e = check_request(&req, t).unwrap_err();
             assert_eq!(e, SipsRefusal::InsecureHop(t));
@@ -282,6 +309,23 @@ mod tests {
     }
 
     #[test]
+    fn rfc3261_12_1_1_sips_contact_for_a_peer_that_uses_sips_itself() {
+        assert!(answer_with_sips_contact(&request(
+            "INVITE sips:2002@pbx.example",
+            "Contact: <sips:2001@192.0.2.20>\r\n"
+        )));
+        // baresip 1.0: sips: Request-URI, sip: Contact with transport=tls.
+        assert!(!answer_with_sips_contact(&request(
+            "INVITE sips:2002@pbx.example;transport=tls",
+            "Contact: <sip:2001@192.0.2.20:5061;transport=tls>\r\n"
+        )));
+        assert!(!answer_with_sips_contact(&request(
+            "INVITE sip:2002@pbx.example",
+            "Contact: <sip:2001@192.0.2.20>\r\n"
+        )));
+    }
+
+    #[test]
     fn rfc5630_5_3_target_uri_keeps_the_scheme_of_the_call() {
         let c = Uri::parse("sip:2002-x@192.0.2.30:5061;transport=tls;ob").unwrap();
         assert_eq!(
@@ -290,7 +334,10 @@ mod tests {
         );
         assert_eq!(target_uri(&c, false), c);
         let s = Uri::parse("sips:2002@192.0.2.30:5061").unwrap();
-        assert_eq!(target_uri(&s, false).to_string(), "sip:2002@192.0.2.30:5061");
+        assert_eq!(
+            target_uri(&s, false).to_string(),
+            "sip:2002@192.0.2.30:5061"
+        );
         assert_eq!(target_uri(&s, true), s);
         let t = Uri::parse("sip:2002@192.0.2.30;transport=tcp").unwrap();
         assert_eq!(

@@ -512,8 +512,7 @@ impl B2bua {
             }
         }
         if sdp_method && status.as_u16() > 100 && status.as_u16() < 300 {
-            out.headers
-                .push(HeaderName::Contact, near_contact);
+            out.headers.push(HeaderName::Contact, near_contact);
         }
         if status.is_success() && sdp_method {
             session_timer::mark_refresher(&mut out, &r.request, &resp);

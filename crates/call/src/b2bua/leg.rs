@@ -18,6 +18,11 @@ pub struct Target {
     /// The station requires payload security: it is offered `RTP/SAVP` with SDES keys
     /// (the driver only gives TLS contacts of such a station).
     pub payload_security: bool,
+    /// The device registered a `sips:` Contact (RFC 5630 §5.1.1.1): it takes a `sips:`
+    /// Contact from homeline in a SIPS dialog. Devices that register a `sip:` Contact even
+    /// with a `sips:` AOR (baresip 1.0, whose stack cannot send to a `sips:` URI) are given
+    /// a `sip:` Contact with `transport=tls`, which keeps every hop on TLS all the same.
+    pub registered_sips: bool,
 }
 
 impl Target {

@@ -294,7 +294,7 @@ impl B2bua {
                 remote_target: Some(target.uri.clone()),
                 local_cseq: 0,
                 advertised: self.config.advertised(&target.path),
-                sips: sip_proto::sips::is_sips(&target.uri),
+                sips: sip_proto::sips::is_sips(&target.uri) && target.registered_sips,
                 path: target.path,
             };
             let branch = txl.new_branch();
