@@ -20,3 +20,4 @@
 pub mod b2bua;
 pub mod payload_security;
 pub mod sdp;
+pub mod sips;

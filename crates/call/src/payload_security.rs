@@ -70,7 +70,7 @@ pub fn secure_targets(targets: Vec<Target>) -> Result<Vec<Target>, Refusal> {
     let had = !targets.is_empty();
     let secure: Vec<Target> = targets
         .into_iter()
-        .filter(|t| t.path.transport == Transport::Tls)
+        .filter(Target::reached_over_tls)
         .map(|t| Target {
             payload_security: true,
             ..t
@@ -141,6 +141,7 @@ mod tests {
             uri: sip::Uri::parse("sip:2002@192.168.1.30").unwrap(),
             path: path(transport),
             payload_security: false,
+            registered_sips: false,
         };
         let out = secure_targets(vec![t(Transport::Udp), t(Transport::Tls)]).unwrap();
         assert_eq!(out.len(), 1);

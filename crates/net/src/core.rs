@@ -745,6 +745,10 @@ impl Core {
             self.tx.respond(now, tx, resp);
             return;
         }
+        if let Err(why) = sip_proto::sips::check_request(&req, path.transport) {
+            self.tx.respond(now, tx, sips_refusal(&req, why, &tag));
+            return;
+        }
         let caller = req
             .from()
             .and_then(|f| f.uri.as_sip().and_then(|u| u.user_unescaped()))
@@ -834,13 +838,31 @@ impl Core {
                 })
             });
         }
-        let forwarding = stations::forwarding_for(
-            &callee,
-            callee_station,
-            &stations,
-            &self.registrar,
-            &self.plan,
+        // RFC 5630 §5.3: a sips: call rings only contacts reached over TLS, with a sips:
+        // Request-URI; a sip: call is never upgraded.
+        let sips = sip_proto::sips::is_sips(&req.uri);
+        let forwarding = call::sips::forwarding(
+            stations::forwarding_for(
+                &callee,
+                callee_station,
+                &stations,
+                &self.registrar,
+                &self.plan,
+            ),
+            sips,
         );
+        if let Ok(t) = targets {
+            targets = match call::sips::targets(t, sips) {
+                Ok(t) => Ok(t),
+                // Forwarded unconditionally: the station's own contacts are not rung.
+                Err(_) if call::sips::forwards_always(&forwarding) => Ok(Vec::new()),
+                Err(why) => {
+                    info!(station = %callee, %why, "callee not reachable: SIPS");
+                    self.tx.respond(now, tx, sips_refusal(&req, why, &tag));
+                    return;
+                }
+            };
+        }
         self.calls.handle_invite(
             &mut self.tx,
             now,
@@ -1028,6 +1050,10 @@ impl Core {
         if let Some(resp) = uas::precheck(req, &tag) {
             return resp;
         }
+        if let Err(why) = sip_proto::sips::check_request(req, path.transport) {
+            debug!(remote = %path.remote, %why, "request refused: SIPS");
+            return sips_refusal(req, why, &tag);
+        }
         match req.method {
             Method::Register => {
                 if let Some(refusal) = self.certificate_refusal(req, path, &tag) {
@@ -1211,5 +1237,14 @@ fn with_warning(mut resp: Response, why: &str) -> Response {
     let why = why.replace(['"', '\\'], "'");
     resp.headers
         .push(HeaderName::Warning, format!("399 homeline \"{why}\""));
+    resp
+}
+
+/// The answer to a request refused under the SIPS rules: the status RFC 5630 names and a
+/// Warning saying why (warn-code 380 "SIPS Not Allowed" where it applies).
+fn sips_refusal(req: &Request, why: sip_proto::sips::SipsRefusal, tag: &str) -> Response {
+    let mut resp = Response::for_request(req, why.status(), Some(tag));
+    resp.headers
+        .push(HeaderName::Warning, why.warning("homeline"));
     resp
 }

@@ -114,8 +114,10 @@ pub(crate) fn contacts(registrar: &Registrar, number: &str) -> Vec<Target> {
         .bindings(&Aor(number.to_owned()))
         .iter()
         .filter_map(|b| {
+            let uri = sip::Uri::parse(&b.contact).ok()?;
             Some(Target {
-                uri: sip::Uri::parse(&b.contact).ok()?,
+                registered_sips: sip_proto::sips::is_sips(&uri),
+                uri,
                 path: b.path(),
                 payload_security: false,
             })

@@ -7,5 +7,6 @@
 pub mod keepalive;
 pub mod path;
 pub mod registrar;
+pub mod sips;
 pub mod tx;
 pub mod uas;

@@ -13,7 +13,7 @@ use sip::{HeaderAccess, HeaderName, Headers, Method, Request, Response, StatusCo
 use sip_proto::path::Path;
 use sip_proto::tx::{TxId, TxLayer};
 
-use super::leg::{body_of, contact, remote_target, Dialog};
+use super::leg::{body_of, remote_target, Dialog};
 use super::media::{self, MediaLeg};
 use super::{
     prack, session_timer, transfer, warning, with, B2bua, B2buaConfig, Call, CallRef, Side,
@@ -470,7 +470,7 @@ impl B2bua {
             return;
         };
         let (near_path, far_path, near_tag) = (near_d.path, far_d.path, near_d.local_tag.clone());
-        let near_advertised = near_d.advertised;
+        let near_contact = near_d.contact();
         let method = r.request.method.clone();
         let sdp_method = matches!(method, Method::Invite | Method::Update);
         let mut out = Response::for_request(&r.request, status, Some(&near_tag));
@@ -512,8 +512,7 @@ impl B2bua {
             }
         }
         if sdp_method && status.as_u16() > 100 && status.as_u16() < 300 {
-            out.headers
-                .push(HeaderName::Contact, contact(&near_path, near_advertised));
+            out.headers.push(HeaderName::Contact, near_contact);
         }
         if status.is_success() && sdp_method {
             session_timer::mark_refresher(&mut out, &r.request, &resp);

@@ -18,6 +18,19 @@ pub struct Target {
     /// The station requires payload security: it is offered `RTP/SAVP` with SDES keys
     /// (the driver only gives TLS contacts of such a station).
     pub payload_security: bool,
+    /// The device registered a `sips:` Contact (RFC 5630 §5.1.1.1): it takes a `sips:`
+    /// Contact from homeline in a SIPS dialog. Devices that register a `sip:` Contact even
+    /// with a `sips:` AOR (baresip 1.0, whose stack cannot send to a `sips:` URI) are given
+    /// a `sip:` Contact with `transport=tls`, which keeps every hop on TLS all the same.
+    pub registered_sips: bool,
+}
+
+impl Target {
+    /// True when the contact is reached over TLS: the only contacts a payload-security
+    /// station or a call with a `sips:` Request-URI may ring.
+    pub fn reached_over_tls(&self) -> bool {
+        sip_proto::sips::is_secure(self.path.transport)
+    }
 }
 
 /// The dialog state one side of the B2BUA keeps (RFC 3261 §12.1).
@@ -37,9 +50,16 @@ pub(crate) struct Dialog {
     /// The address we put in Via and Contact on this side: on the external zone the office's
     /// public SIP address, never the listener's LAN address (RFC 5853 §3.1 topology hiding).
     pub(crate) advertised: SocketAddr,
+    /// A SIPS dialog (RFC 3261 §12.1.1): our Contact on this side is a `sips:` URI.
+    pub(crate) sips: bool,
 }
 
 impl Dialog {
+    /// Our Contact on this side.
+    pub(crate) fn contact(&self) -> String {
+        contact(&self.path, self.advertised, self.sips)
+    }
+
     /// A request inside this dialog, with a fresh Via branch, over the dialog's path.
     pub(crate) fn request(
         &mut self,
@@ -71,7 +91,7 @@ impl Dialog {
         h.push(HeaderName::To, format!("<{}>{to_tag}", self.remote_uri));
         h.push(HeaderName::CallId, self.call_id.clone());
         h.push(HeaderName::CSeq, format!("{} {}", self.local_cseq, method));
-        h.push(HeaderName::Contact, contact(&self.path, self.advertised));
+        h.push(HeaderName::Contact, self.contact());
         let body = match body {
             Some((ct, b)) => {
                 h.push(HeaderName::ContentType, ct);
@@ -105,10 +125,7 @@ impl CallerLeg {
     pub(crate) fn response(&self, status: StatusCode, body: Option<(&str, Bytes)>) -> Response {
         let mut r = Response::for_request(&self.invite, status, Some(&self.dialog.local_tag));
         if status.as_u16() > 100 && status.as_u16() < 300 {
-            r.headers.push(
-                HeaderName::Contact,
-                contact(&self.dialog.path, self.dialog.advertised),
-            );
+            r.headers.push(HeaderName::Contact, self.dialog.contact());
         }
         match body {
             Some((ct, b)) => r.with_body(ct, b),
@@ -178,9 +195,11 @@ pub(crate) fn via(path: &Path, addr: SocketAddr, branch: &str) -> String {
 }
 
 /// Our Contact at `addr` for the transport of `path` (the device sends in-dialog requests
-/// there).
-pub(crate) fn contact(path: &Path, addr: SocketAddr) -> String {
+/// there). In a SIPS dialog it is a `sips:` URI (RFC 3261 §12.1.1, RFC 5630 §5.1.2), without
+/// the deprecated `transport=tls` (RFC 5630 §3.1.4): the scheme already says TLS.
+pub(crate) fn contact(path: &Path, addr: SocketAddr, sips: bool) -> String {
     match path.transport {
+        _ if sips => format!("<sips:homeline@{addr}>"),
         sip_proto::path::Transport::Udp => format!("<sip:homeline@{addr}>"),
         t => format!("<sip:homeline@{addr};transport={}>", t.as_str()),
     }

@@ -413,6 +413,7 @@ impl B2bua {
             remote_target: remote_target(&req.headers),
             local_cseq: 0,
             advertised: self.config.advertised(&path),
+            sips: sip_proto::sips::answer_with_sips_contact(&req),
             path,
         };
         let caller_leg = CallerLeg {
@@ -503,6 +504,7 @@ impl B2bua {
                 remote_target: Some(target.uri.clone()),
                 local_cseq: 0,
                 advertised: self.config.advertised(&target.path),
+                sips: sip_proto::sips::is_sips(&target.uri) && target.registered_sips,
                 path: target.path,
             };
             let branch = txl.new_branch();

@@ -82,6 +82,7 @@ impl Rig {
                             uri: Uri::parse(&format!("sip:{CALLEE}@{}", p.remote)).unwrap(),
                             path: *p,
                             payload_security: self.secure_callee,
+                            registered_sips: false,
                         })
                         .collect();
                     self.b2b.handle_invite(

@@ -20,7 +20,7 @@ use sip_proto::tx::{TxId, TxLayer};
 
 use super::attended::{Consult, Replaces};
 use super::in_dialog::{ack_for, request_pending, Pending, ALLOW};
-use super::leg::{body_of, contact, remote_target, BranchState, CalleeBranch, Dialog};
+use super::leg::{body_of, remote_target, BranchState, CalleeBranch, Dialog};
 use super::media::{self, MediaLeg};
 use super::{better_failure, warning, with, B2bua, CallEvent, CallRef, EndReason, Side, Target};
 
@@ -128,10 +128,7 @@ pub(super) fn accept_refer(
     dialog: &mut Dialog,
     pending: &mut std::collections::HashMap<TxId, Pending>,
 ) {
-    ok.headers.push(
-        HeaderName::Contact,
-        contact(&dialog.path, dialog.advertised),
-    );
+    ok.headers.push(HeaderName::Contact, dialog.contact());
     txl.respond(now, tx, ok);
     let ntx = notify(txl, now, dialog, StatusCode::TRYING, "Trying", false);
     pending.insert(ntx, Pending::Ignore);
@@ -297,6 +294,7 @@ impl B2bua {
                 remote_target: Some(target.uri.clone()),
                 local_cseq: 0,
                 advertised: self.config.advertised(&target.path),
+                sips: sip_proto::sips::is_sips(&target.uri) && target.registered_sips,
                 path: target.path,
             };
             let branch = txl.new_branch();

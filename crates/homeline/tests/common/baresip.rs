@@ -133,7 +133,17 @@ impl Phone {
     /// Starts baresip with an account `user`/`password` registering to `registrar` over UDP,
     /// and connects to its control port.
     pub fn start(name: &str, registrar: SocketAddr, user: &str, password: &str) -> Phone {
-        Self::start_at(name, None, "127.0.0.1", registrar, user, password, None, "")
+        Self::start_at(
+            name,
+            None,
+            "127.0.0.1",
+            registrar,
+            user,
+            password,
+            None,
+            "",
+            false,
+        )
     }
 
     /// Like [`Phone::start`], with `params` appended to the account line (e.g.
@@ -154,6 +164,7 @@ impl Phone {
             password,
             None,
             params,
+            false,
         )
     }
 
@@ -189,6 +200,30 @@ impl Phone {
             password,
             Some(tls),
             params,
+            false,
+        )
+    }
+
+    /// Like [`Phone::start_tls`], with a `sips:` AOR (RFC 5630): the account is
+    /// `<sips:user@host;transport=tls>` with the TLS listener `registrar` as outbound proxy,
+    /// so REGISTER goes to `sips:host`.
+    pub fn start_sips(
+        name: &str,
+        registrar: SocketAddr,
+        user: &str,
+        password: &str,
+        tls: &TlsFiles,
+    ) -> Phone {
+        Self::start_at(
+            name,
+            None,
+            "127.0.0.1",
+            registrar,
+            user,
+            password,
+            Some(tls),
+            "",
+            true,
         )
     }
 
@@ -202,7 +237,17 @@ impl Phone {
         user: &str,
         password: &str,
     ) -> Phone {
-        Self::start_at(name, Some(netns), ip, registrar, user, password, None, "")
+        Self::start_at(
+            name,
+            Some(netns),
+            ip,
+            registrar,
+            user,
+            password,
+            None,
+            "",
+            false,
+        )
     }
 
     /// Like [`Phone::start_tls_with`], inside network namespace `netns` at `ip` (the lab's
@@ -227,6 +272,7 @@ impl Phone {
             password,
             Some(tls),
             params,
+            false,
         )
     }
 
@@ -240,6 +286,7 @@ impl Phone {
         password: &str,
         tls: Option<&TlsFiles>,
         params: &str,
+        sips: bool,
     ) -> Phone {
         let dir = TempDir::new(&format!("baresip-{name}"));
         // A namespace of its own has every port free.
@@ -265,9 +312,17 @@ impl Phone {
         std::fs::write(dir.0.join("config"), conf).unwrap();
         // The AOR's host is the listener: baresip sends REGISTER and INVITE there.
         let transport = if tls.is_some() { ";transport=tls" } else { "" };
+        let account = if sips {
+            // baresip 1.0 cannot resolve a sips: AOR with a port itself (ENOSYS): the AOR
+            // names the host only and the TLS listener is its outbound proxy.
+            let host = registrar.ip();
+            format!("<sips:{user}@{host};transport=tls>;outbound=\"sip:{registrar};transport=tls\"")
+        } else {
+            format!("<sip:{user}@{registrar}{transport}>")
+        };
         std::fs::write(
             dir.0.join("accounts"),
-            format!("<sip:{user}@{registrar}{transport}>;auth_pass={password};regint=60;answermode=manual{params}\n"),
+            format!("{account};auth_pass={password};regint=60;answermode=manual{params}\n"),
         )
         .unwrap();
         let mut cmd = match netns {

@@ -789,6 +789,7 @@ fn rfc3515_blind_transfer_to_target_that_answers() {
         uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
         path: c,
         payload_security: false,
+        registered_sips: false,
     };
     assert!(rig
         .b2b
@@ -894,6 +895,7 @@ fn rfc3515_transfer_target_busy_keeps_the_call() {
         uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
         path: c,
         payload_security: false,
+        registered_sips: false,
     };
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
@@ -989,6 +991,7 @@ fn rfc3515_transfer_to_remote_target_anchors_both_legs() {
         uri: sip::Uri::parse("sip:2003@198.51.100.50").unwrap(),
         path: d,
         payload_security: false,
+        registered_sips: false,
     };
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
@@ -1049,6 +1052,7 @@ fn rfc3515_remote_caller_transfers_office_phone() {
         uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
         path: c,
         payload_security: false,
+        registered_sips: false,
     };
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
@@ -1180,6 +1184,7 @@ fn rfc3515_transferee_hanging_up_cancels_the_target() {
         uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
         path: c,
         payload_security: false,
+        registered_sips: false,
     };
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));

@@ -14,6 +14,7 @@ fn target_at(p: Path) -> Forward {
             uri: Uri::parse(&format!("sip:{TARGET}@{}", p.remote)).unwrap(),
             path: p,
             payload_security: false,
+            registered_sips: false,
         }],
     }
 }
