@@ -829,15 +829,6 @@ impl Core {
             self.tx.respond(now, tx, resp);
             return;
         };
-        let mut targets = Ok(stations::contacts(&self.registrar, &callee));
-        if callee_station.payload_security {
-            targets = targets.and_then(|t| {
-                call::payload_security::secure_targets(t).map_err(|why| {
-                    info!(station = %callee, %why, "callee not reachable: payload security");
-                    why.status()
-                })
-            });
-        }
         // RFC 5630 §5.3: a sips: call rings only contacts reached over TLS, with a sips:
         // Request-URI; a sip: call is never upgraded.
         let sips = sip_proto::sips::is_sips(&req.uri);
@@ -851,18 +842,32 @@ impl Core {
             ),
             sips,
         );
-        if let Ok(t) = targets {
-            targets = match call::sips::targets(t, sips) {
-                Ok(t) => Ok(t),
-                // Forwarded unconditionally: the station's own contacts are not rung.
-                Err(_) if call::sips::forwards_always(&forwarding) => Ok(Vec::new()),
+        // The station's own contacts do not matter when it forwards unconditionally, so
+        // neither filter refuses such a call.
+        let always = call::sips::forwards_always(&forwarding);
+        let mut targets = stations::contacts(&self.registrar, &callee);
+        if callee_station.payload_security {
+            targets = match call::payload_security::secure_targets(targets) {
+                Ok(t) => t,
+                Err(_) if always => Vec::new(),
                 Err(why) => {
-                    info!(station = %callee, %why, "callee not reachable: SIPS");
-                    self.tx.respond(now, tx, sips_refusal(&req, why, &tag));
+                    info!(station = %callee, %why, "callee not reachable: payload security");
+                    let resp = Response::for_request(&req, why.status(), Some(&tag));
+                    self.tx
+                        .respond(now, tx, with_warning(resp, &why.to_string()));
                     return;
                 }
             };
         }
+        let targets = match call::sips::targets(targets, sips) {
+            Ok(t) => t,
+            Err(_) if always => Vec::new(),
+            Err(why) => {
+                info!(station = %callee, %why, "callee not reachable: SIPS");
+                self.tx.respond(now, tx, sips_refusal(&req, why, &tag));
+                return;
+            }
+        };
         self.calls.handle_invite(
             &mut self.tx,
             now,
@@ -871,7 +876,7 @@ impl Core {
             path,
             &caller,
             &callee,
-            targets,
+            Ok(targets),
             forwarding,
         );
     }
