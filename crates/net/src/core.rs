@@ -642,10 +642,11 @@ impl Core {
                         by,
                         zone,
                         target,
+                        sips,
                     } => {
                         info!(call = call.0, %by, %zone, "transfer requested");
                         debug!(call = call.0, %target, "transfer target");
-                        let targets = self.transfer_targets(&by, zone, &target);
+                        let targets = self.transfer_targets(&by, zone, &target, sips);
                         self.calls
                             .handle_transfer_targets(&mut self.tx, now, call, targets);
                     }
@@ -1009,9 +1010,18 @@ impl Core {
         referrer: &str,
         zone: Zone,
         number: &str,
+        sips: bool,
     ) -> Result<Vec<Target>, (StatusCode, String)> {
-        if self.stations.contains_key(number) {
-            return Ok(stations::contacts(&self.registrar, number));
+        if let Some(station) = self.stations.get(number) {
+            // The same filters as a call to the station: its payload security, and TLS only
+            // for a sips: Refer-To.
+            let mut targets = stations::contacts(&self.registrar, number);
+            if station.payload_security {
+                targets = call::payload_security::secure_targets(targets)
+                    .map_err(|why| (why.status(), why.to_string()))?;
+            }
+            return call::sips::targets(targets, sips)
+                .map_err(|why| (why.status(), why.to_string()));
         }
         let default_class = match zone {
             Zone::External => policy::CosClass::default_external(),

@@ -206,6 +206,8 @@ pub enum CallEvent {
         zone: policy::Zone,
         /// The number in Refer-To.
         target: String,
+        /// Refer-To is a `sips:` URI: the target may only be rung over TLS (RFC 5630 §5.3).
+        sips: bool,
     },
     /// The transfer target answered and took the referrer's place.
     Transferred {

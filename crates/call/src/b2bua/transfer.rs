@@ -224,6 +224,7 @@ impl B2bua {
             by: call.ext.station(referrer).to_string(),
             zone: referrer_zone,
             target,
+            sips: sip_proto::sips::is_sips(&refer_to.uri),
         });
     }
 

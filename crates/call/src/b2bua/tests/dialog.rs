@@ -743,9 +743,13 @@ fn rfc4028_caller_interval_below_min_se_gets_422() {
 
 /// The transfer rig: a remote caller talking to office phone 2002, which transfers it.
 fn refer_from_callee(rig: &mut Rig) -> Up {
+    refer_to_from_callee(rig, "sip:2003@192.168.1.10")
+}
+
+fn refer_to_from_callee(rig: &mut Rig, refer_to: &str) -> Up {
     let mut up = establish(rig);
     let refer =
-        up.b.request("REFER", "Refer-To: <sip:2003@192.168.1.10>\r\n", None);
+        up.b.request("REFER", &format!("Refer-To: <{refer_to}>\r\n"), None);
     rig.feed(up.b.path, Message::Request(refer));
     let out = rig.sent();
     assert_eq!(statuses_to(&out, up.b.path), [202]);
@@ -775,6 +779,22 @@ fn transfer_requested(rig: &mut Rig) -> crate::b2bua::CallRef {
             _ => None,
         })
         .expect("TransferRequested")
+}
+
+#[test]
+fn rfc5630_5_3_a_sips_refer_to_asks_for_tls_only_targets() {
+    for (refer_to, sips) in [
+        ("sip:2003@192.168.1.10", false),
+        ("sips:2003@192.168.1.10", true),
+    ] {
+        let mut rig = Rig::new(1);
+        refer_to_from_callee(&mut rig, refer_to);
+        let asked = std::iter::from_fn(|| rig.b2b.poll_event()).find_map(|e| match e {
+            CallEvent::TransferRequested { target, sips, .. } => Some((target, sips)),
+            _ => None,
+        });
+        assert_eq!(asked, Some(("2003".to_string(), sips)), "{refer_to}");
+    }
 }
 
 pub(super) const TARGET_SDP: &str = "v=0\r\no=carol 3 3 IN IP4 192.168.1.40\r\ns=-\r\nc=IN IP4 192.168.1.40\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
