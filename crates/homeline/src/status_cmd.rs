@@ -413,7 +413,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("2 failed since: STUN server 198.51.100.12:3478: no answer"),
+            text.contains(
+                "2 failed attempt(s) since, last: STUN server 198.51.100.12:3478: no answer"
+            ),
             "{text}"
         );
         // The same fix once, however many ports need it.
@@ -465,7 +467,7 @@ fn port_mappings(mappings: &[net::PortMapping], now: u64) -> String {
         }
         if m.failures > 0 {
             line.push_str(&format!(
-                "\n{INDENT}      {} failed since: {}",
+                "\n{INDENT}      {} failed attempt(s) since, last: {}",
                 m.failures,
                 m.last_error.as_deref().unwrap_or("")
             ));
