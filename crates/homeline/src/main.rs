@@ -4,6 +4,7 @@ mod cert_cmd;
 mod check;
 mod cli;
 mod config;
+mod port_map;
 mod public_addr;
 mod router_rules;
 mod serve;

@@ -50,6 +50,11 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
         derivation = %limit,
         "media limits"
     );
+    let (relay_ip, relay_ports, public_sip_port) = (
+        config.media.bind_ip,
+        config.media.relay.ports.clone(),
+        config.public_sip_port,
+    );
     let server = net::start(config, store.clone()).await?;
     for (zone, transport, addr) in &server.listeners {
         info!(%zone, %transport, %addr, "listening");
@@ -78,10 +83,29 @@ pub(crate) async fn run(file: &ConfigFile, data: &Path) -> Result<()> {
         .filter(|(zone, _, _)| *zone == policy::Zone::External)
         .map(|(_, _, addr)| addr.ip())
         .min_by_key(|ip| !ip.is_ipv4());
+    // The UDP listener of that address learns its own mapping (IPv4 first, like the address).
+    let listener = server
+        .listeners
+        .iter()
+        .filter(|(zone, transport, _)| {
+            *zone == policy::Zone::External && *transport == sip_proto::path::Transport::Udp
+        })
+        .map(|(_, _, addr)| *addr)
+        .min_by_key(|addr| !addr.is_ipv4())
+        .and_then(|addr| server.take_listener_stun(addr));
     match external {
-        Some(ip) => {
-            crate::public_addr::spawn(nat, ip, server.public_ip_setter(), server.stats.clone())
-        }
+        Some(ip) => crate::public_addr::spawn(
+            nat,
+            ip,
+            crate::public_addr::Ports {
+                listener,
+                relay_ip,
+                relay_ports,
+                public_sip_port,
+            },
+            server.public_ip_setter(),
+            server.stats.clone(),
+        ),
         None if nat.learns() => warn!("no external listener: the public address is not learned"),
         None => {}
     }

@@ -161,6 +161,9 @@ fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
         }
         row("NAT type", nat);
     }
+    if !p.mappings.is_empty() {
+        row("Port mappings", port_mappings(&p.mappings, unix_now()));
+    }
     row("Registered bindings", s.bindings.to_string());
     row(
         "Stream connections",
@@ -347,6 +350,7 @@ mod tests {
                 detail: "a symmetric NAT gives every destination another public port".into(),
                 fix: Some("change the office router's NAT".into()),
             }),
+            mappings: Vec::new(),
         };
         let text = render(&s, None, Path::new("/srv/homeline"));
         assert!(
@@ -363,6 +367,126 @@ mod tests {
             "{text}"
         );
     }
+
+    fn mapping(role: &str, local: &str, public: Option<&str>) -> net::PortMapping {
+        let local: std::net::SocketAddr = local.parse().unwrap();
+        let public: Option<std::net::SocketAddr> = public.map(|p| p.parse().unwrap());
+        let preserved = public.map(|p| p.port() == local.port());
+        net::PortMapping {
+            role: role.into(),
+            local,
+            public,
+            preserved,
+            server: public.map(|_| "198.51.100.12:3478".parse().unwrap()),
+            refreshed_unix: public.map(|_| 1_000),
+            failures: 0,
+            last_error: None,
+            fix: (preserved == Some(false))
+                .then(|| "forward UDP 30000-30099 1:1 and keep source ports".into()),
+        }
+    }
+
+    #[test]
+    fn rfc4787_port_mappings_show_kept_and_rewritten_ports_with_the_fix() {
+        let mut failing = mapping("relay", "0.0.0.0:30098", None);
+        failing.failures = 2;
+        failing.last_error = Some("STUN server 198.51.100.12:3478: no answer".into());
+        let text = port_mappings(
+            &[
+                mapping("sip", "192.168.1.10:5062", Some("203.0.113.10:5062")),
+                mapping("relay", "0.0.0.0:30000", Some("203.0.113.10:47111")),
+                mapping("relay", "0.0.0.0:30002", Some("203.0.113.10:51234")),
+                failing,
+            ],
+            1_012,
+        );
+        assert!(
+            text.contains("sip   192.168.1.10:5062 -> 203.0.113.10:5062, port preserved (12 s ago, 198.51.100.12:3478)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("relay 0.0.0.0:30000 -> 203.0.113.10:47111, PORT REWRITTEN"),
+            "{text}"
+        );
+        assert!(
+            text.contains("relay 0.0.0.0:30098 -> not learned yet"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "2 failed attempt(s) since, last: STUN server 198.51.100.12:3478: no answer"
+            ),
+            "{text}"
+        );
+        // The same fix once, however many ports need it.
+        assert_eq!(
+            text.matches("fix: forward UDP 30000-30099 1:1 and keep source ports")
+                .count(),
+            1,
+            "{text}"
+        );
+        let mut s = status();
+        s.public_address.mappings = vec![mapping(
+            "sip",
+            "192.168.1.10:5062",
+            Some("203.0.113.10:5062"),
+        )];
+        let table = render(&s, None, Path::new("d"));
+        assert!(
+            table.contains("Port mappings         sip   192.168.1.10:5062 -> 203.0.113.10:5062"),
+            "{table}"
+        );
+    }
+}
+
+/// One line per checked port (the SIP listener, the relay samples): local → public, kept or
+/// rewritten, how long ago, failures; the router fix under a rewritten one.
+fn port_mappings(mappings: &[net::PortMapping], now: u64) -> String {
+    const INDENT: &str = "                      ";
+    let mut lines = Vec::new();
+    let mut fixes: Vec<&str> = Vec::new();
+    for m in mappings {
+        let mut line = format!("{:<5} {} -> ", m.role, m.local);
+        match (m.public, m.preserved) {
+            (Some(public), Some(kept)) => {
+                line.push_str(&public.to_string());
+                line.push_str(if kept {
+                    ", port preserved"
+                } else {
+                    ", PORT REWRITTEN: remote phones are sent to the wrong public port"
+                });
+            }
+            _ => line.push_str("not learned yet"),
+        }
+        if let Some(t) = m.refreshed_unix {
+            line.push_str(&format!(" ({} s ago", now.saturating_sub(t)));
+            if let Some(server) = m.server {
+                line.push_str(&format!(", {server}"));
+            }
+            line.push(')');
+        }
+        if m.failures > 0 {
+            line.push_str(&format!(
+                "\n{INDENT}      {} failed attempt(s) since, last: {}",
+                m.failures,
+                m.last_error.as_deref().unwrap_or("")
+            ));
+        }
+        lines.push(line);
+        if let Some(fix) = m.fix.as_deref().filter(|f| !fixes.contains(f)) {
+            fixes.push(fix);
+        }
+    }
+    for fix in fixes {
+        lines.push(format!("fix: {fix}"));
+    }
+    lines.join(&format!("\n{INDENT}"))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time (civil-from-days, proleptic Gregorian).

@@ -225,6 +225,54 @@ pub(crate) async fn exchange(core: &mut impl StunCore, socket: &UdpSocket, buf: 
     }
 }
 
+/// [`exchange`] through an external SIP listener's socket ([`net::ListenerStun`]): the
+/// listener's receive task hands over the STUN responses that arrive on it. False once the
+/// listener has stopped.
+pub(crate) async fn exchange_listener(
+    core: &mut impl StunCore,
+    listener: &mut net::ListenerStun,
+) -> bool {
+    while let Some(t) = core.poll_transmit() {
+        if let Err(e) = listener.send_to(&t.bytes, t.to).await {
+            tracing::debug!("stun send to {} from the SIP listener: {e}", t.to);
+        }
+    }
+    let wake = core
+        .poll_timeout()
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+    tokio::select! {
+        r = listener.recv() => match r {
+            Some((from, bytes)) => core.handle_input(Instant::now(), from, &bytes),
+            None => return false,
+        },
+        _ = tokio::time::sleep_until(wake.into()) => core.handle_timeout(Instant::now()),
+    }
+    true
+}
+
+/// The servers of `local`'s address family: a socket cannot reach the others.
+pub(crate) fn same_family(
+    servers: &[SocketAddr],
+    local: IpAddr,
+) -> anyhow::Result<Vec<SocketAddr>> {
+    let same: Vec<SocketAddr> = servers
+        .iter()
+        .filter(|s| s.is_ipv4() == local.is_ipv4())
+        .copied()
+        .collect();
+    if same.is_empty() {
+        bail!(
+            "no STUN server of {local}'s address family among {}",
+            servers
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(same)
+}
+
 async fn mapped(target: &StunTarget) -> anyhow::Result<()> {
     let servers = resolve(&target.servers).await?;
     let count = servers.len();

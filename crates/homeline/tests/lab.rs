@@ -701,6 +701,109 @@ const NAT_CASES: &[NatCase] = &[
     },
 ];
 
+/// The SIP listener's and the relay samples' mappings in status once all three are known (or,
+/// with UDP blocked, have failed): kept behind a port-keeping router, rewritten behind the
+/// symmetric one, with the fix.
+fn lab_port_mappings(lab: &mut Lab, name: &str, office_nat: &str) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let (status, mappings) = loop {
+        let status: serde_json::Value = serde_json::from_str(&lab.status()).unwrap();
+        let m = status["public_address"]["mappings"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let settled = |m: &serde_json::Value| {
+            if office_nat == "blocked" {
+                m["failures"].as_u64().unwrap_or(0) > 0
+            } else {
+                m["public"].is_string()
+            }
+        };
+        if m.len() == 3 && m.iter().all(settled) {
+            break (status, m);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: port mappings not settled in status: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let want = [
+        ("sip", "192.168.1.10:5062"),
+        ("relay", "0.0.0.0:30000"),
+        ("relay", "0.0.0.0:30098"),
+    ];
+    for (m, (role, local)) in mappings.iter().zip(want) {
+        assert_eq!(
+            (m["role"].as_str(), m["local"].as_str()),
+            (Some(role), Some(local)),
+            "{name}: {status}"
+        );
+        let port = &local[local.rfind(':').unwrap() + 1..];
+        match office_nat {
+            "blocked" => {
+                assert!(m["public"].is_null(), "{name}: {status}");
+                assert!(
+                    m["last_error"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("no answer"),
+                    "{name}: {status}"
+                );
+            }
+            "symmetric" => {
+                let public = m["public"].as_str().unwrap();
+                assert!(public.starts_with("203.0.113.10:"), "{name}: {status}");
+                assert_ne!(
+                    &public[13..],
+                    port,
+                    "{name}: --random-fully kept the port: {status}"
+                );
+                assert_eq!(m["preserved"], false, "{name}: {status}");
+                let fix = m["fix"].as_str().unwrap_or_default();
+                let want = if role == "sip" {
+                    "forward UDP 5060 to 5062 and keep source ports"
+                } else {
+                    "forward UDP 30000-30099 1:1 and keep source ports"
+                };
+                assert!(fix.starts_with(want), "{name}: {fix}");
+            }
+            _ => {
+                assert_eq!(
+                    m["public"],
+                    format!("203.0.113.10:{port}"),
+                    "{name}: {status}"
+                );
+                assert_eq!(m["preserved"], true, "{name}: {status}");
+                assert!(m["fix"].is_null(), "{name}: {status}");
+            }
+        }
+    }
+    let table = common::cli(&lab.data.0, &["status"]);
+    eprintln!("{name}: homeline status:\n{table}");
+    match office_nat {
+        "symmetric" => {
+            assert!(table.contains("PORT REWRITTEN"), "{name}: {table}");
+            assert!(
+                table.contains("fix: forward UDP 30000-30099 1:1 and keep source ports"),
+                "{name}: {table}"
+            );
+            lab.wait_log(
+                "the office router rewrites the port",
+                Duration::from_secs(5),
+            );
+        }
+        "blocked" => assert!(table.contains("not learned yet"), "{name}: {table}"),
+        _ => {
+            assert!(
+                table.contains("sip   192.168.1.10:5062 -> 203.0.113.10:5062, port preserved"),
+                "{name}: {table}"
+            );
+            assert!(!table.contains("REWRITTEN"), "{name}: {table}");
+        }
+    }
+}
+
 /// `homeline nat detect` against homeline's own RFC 5780 STUN server, run in namespace `ns`.
 fn nat_detect(ns: &str) -> String {
     let out = in_ns(ns, BIN)
@@ -724,6 +827,12 @@ fn nat_detect(ns: &str) -> String {
 /// reported unsupported with the fix; the outbound filter is not passed off as a symmetric
 /// NAT; the public address learned is the office router's. "Open" is the router itself, which
 /// has the public address (no host behind a NAT can be open).
+///
+/// RFC 8489 port mappings in the same runs: the server asks from its SIP listener's own
+/// socket (192.168.1.10:5062) and from two sample ports of the relay range (30000 and 30098):
+/// behind every port-keeping router (MASQUERADE) status shows each public port equal to the
+/// local one, behind the symmetric one (`--random-fully`) each rewritten, with the fix in
+/// status and the log; with UDP blocked, the failures.
 ///
 /// A restricted-cone router cannot be built per socket with iptables: xt_recent remembers the
 /// destination IPs of the whole host, so the list is cleared before the command-line probe
@@ -775,6 +884,7 @@ fn rfc5780_lab_nat_type_of_each_office_router_variant() {
                 Duration::from_secs(5),
             );
         }
+        lab_port_mappings(&mut lab, &name, case.office_nat);
 
         // The command line, from homeline's host in the office LAN.
         if case.office_nat == "restricted" {

@@ -659,3 +659,154 @@ fn serve_takes_its_public_address_from_a_dyndns_name() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A relay range of `channels` channels on 127.0.0.1, outside Linux's ephemeral ports, whose
+/// ports are free right now (best effort: checked, then released).
+fn free_relay_range(channels: u16) -> (u16, u16) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let seed = (std::process::id() ^ nanos) as u16;
+    for i in 0..200u16 {
+        let start = 61_000 + (seed.wrapping_add(i.wrapping_mul(97)) % 2_000) / 2 * 2;
+        let end = start + 2 * channels - 1;
+        if (start..=end).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return (start, end);
+        }
+    }
+    panic!("no free relay range on loopback");
+}
+
+/// RFC 8489 through the SIP listener's own socket, and samples of the relay range: on loopback
+/// nothing rewrites ports, so status shows every mapping as the local address and port,
+/// preserved, with no fix, and the log says the port is kept.
+#[test]
+fn rfc8489_serve_learns_sip_listener_and_relay_port_mappings_preserved_on_loopback() {
+    let port = free_port_pair();
+    let _ours = our_server(port);
+    let data = common::TempDir::new("serve-stun-ports");
+    let internal: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let external: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let (start, end) = free_relay_range(5);
+    let server = common::Server::start_with(
+        &data.0,
+        internal,
+        external,
+        &format!(
+            "[media]\nports = \"{start}-{end}\"\nbind_ip = \"127.0.0.1\"\n\
+             [nat]\nstun_servers = [\"127.0.0.1:{port}\"]\nrefresh_secs = 10\n"
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let text = common::cli(&data.0, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let m = v["public_address"]["mappings"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if m.len() == 3 && m.iter().all(|m| m["public"].is_string()) {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no port mappings in 30 s: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let p = &status["public_address"];
+    assert_eq!(p["address"], "127.0.0.1", "{status}");
+    assert_eq!(p["source"], "stun", "{status}");
+    let m = p["mappings"].as_array().unwrap();
+    let ours = format!("127.0.0.1:{port}");
+    let want = [
+        ("sip", external.to_string()),
+        ("relay", format!("127.0.0.1:{start}")),
+        ("relay", format!("127.0.0.1:{}", end - 1)),
+    ];
+    for (m, (role, local)) in m.iter().zip(want) {
+        assert_eq!(m["role"], role, "{status}");
+        assert_eq!(m["local"], local.as_str(), "{status}");
+        assert_eq!(m["public"], local.as_str(), "loopback has no NAT: {status}");
+        assert_eq!(m["preserved"], true, "{status}");
+        assert_eq!(m["fix"], serde_json::Value::Null, "{status}");
+        assert_eq!(m["failures"], 0, "{status}");
+        assert_eq!(m["server"], ours.as_str(), "{status}");
+        assert!(m["refreshed_unix"].is_u64(), "{status}");
+    }
+    let table = common::cli(&data.0, &["status"]);
+    assert!(
+        table.contains(&format!(
+            "Port mappings         sip   {external} -> {external}, port preserved"
+        )),
+        "{table}"
+    );
+    assert!(!table.contains("REWRITTEN"), "{table}");
+    // The sample ports were closed again: the relay can bind them.
+    for p in [start, end - 1] {
+        assert!(
+            UdpSocket::bind(("127.0.0.1", p)).is_ok(),
+            "relay port {p} still held"
+        );
+    }
+    let log = server.drain_log().join("\n");
+    assert!(log.contains("the office router keeps the port"), "{log}");
+    assert!(!log.contains("rewrites the port"), "{log}");
+}
+
+/// RFC 5626 §4.4.1: a phone using outbound sends STUN Binding requests to the SIP port as
+/// keepalives. The listener tells them from SIP by the first byte (RFC 7983 §7) and answers
+/// with the phone's address as the listener saw it; SIP on the same socket is unaffected.
+#[test]
+fn rfc5626_4_4_1_sip_listener_answers_stun_binding_requests() {
+    let data = common::TempDir::new("listener-stun");
+    let internal: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let external: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let _server = common::Server::start_with(&data.0, internal, external, "");
+    for listener in [internal, external] {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        // Binding request, transaction id 1..12, no attributes.
+        let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        req.extend(1..=12u8);
+        sock.send_to(&req, listener).unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, from) = sock.recv_from(&mut buf).expect("a Binding response");
+        assert_eq!(from, listener);
+        assert_eq!(buf[0..2], [0x01, 0x01], "Binding success response");
+        assert_eq!(buf[8..20], req[8..20], "same transaction id");
+        // XOR-MAPPED-ADDRESS (0x0020) with our port XORed with the cookie's top half.
+        let me = sock.local_addr().unwrap();
+        let attrs = &buf[20..n];
+        let at = attrs
+            .windows(2)
+            .position(|w| w == [0x00, 0x20])
+            .expect("XOR-MAPPED-ADDRESS");
+        let xport = u16::from_be_bytes([attrs[at + 6], attrs[at + 7]]) ^ 0x2112;
+        assert_eq!(xport, me.port());
+        // SIP still reaches the SIP core on the same socket.
+        sock.send_to(
+            format!(
+                "OPTIONS sip:{listener} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKstun1\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=1\r\nTo: <sip:{listener}>\r\n\
+                 Call-ID: stun-demux-{}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+                listener.port()
+            )
+            .as_bytes(),
+            listener,
+        )
+        .unwrap();
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer to OPTIONS");
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("SIP/2.0 "), "{text}");
+    }
+}

@@ -30,6 +30,7 @@ use crate::media::{MediaReport, RelayPool, SharedPool};
 use crate::stations::{self, StationCache};
 use crate::stats::{PublicAddress, RemoteBinding, Stats};
 use crate::tls::{CertificateInfo, TlsIdentity, TlsServer};
+use crate::udp::ListenerStun;
 use crate::{persist, tcp, udp, Inbound};
 
 /// Why the server could not start.
@@ -70,6 +71,8 @@ pub struct ServerHandle {
     stop: Option<oneshot::Sender<()>>,
     core: JoinHandle<()>,
     tls: Option<TlsServer>,
+    /// STUN through each external UDP listener, until taken.
+    listener_stun: Mutex<HashMap<SocketAddr, ListenerStun>>,
 }
 
 /// Sets the running server's public address from another task (see
@@ -118,6 +121,17 @@ impl TlsIdentitySetter {
 }
 
 impl ServerHandle {
+    /// STUN through the external UDP listener bound to `local` (an address of
+    /// [`Self::listeners`]): Binding requests sent through it leave from the listener's own
+    /// socket, so the mapping a server reports is the listener's. Handed out once; `None` for
+    /// an address that is no external UDP listener, or a second time.
+    pub fn take_listener_stun(&self, local: SocketAddr) -> Option<ListenerStun> {
+        self.listener_stun
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&local)
+    }
+
     /// A handle that sets the public address from another task.
     pub fn public_ip_setter(&self) -> PublicIpSetter {
         PublicIpSetter(self.to_core.clone())
@@ -237,8 +251,18 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         stats: stats.clone(),
         tls,
     };
+    let mut listener_stun = HashMap::new();
     for (zone, sock, tcp) in tasks {
-        tokio::spawn(udp::recv_loop(sock, zone, to_core.clone()));
+        // Only the external listeners face the STUN servers on the Internet.
+        let responses = match (zone, sock.local_addr()) {
+            (Zone::External, Ok(local)) => {
+                let (handle, tx) = udp::listener_stun(local, sock.clone());
+                listener_stun.insert(local, handle);
+                Some(tx)
+            }
+            _ => None,
+        };
+        tokio::spawn(udp::recv_loop(sock, zone, to_core.clone(), responses));
         if let Some(tcp) = tcp {
             tokio::spawn(tcp::accept_loop(tcp, stream_listener(zone, None)));
         }
@@ -343,6 +367,7 @@ pub async fn start(config: NetConfig, store: Store) -> Result<ServerHandle, Star
         stop: Some(stop_tx),
         core,
         tls,
+        listener_stun: Mutex::new(listener_stun),
     })
 }
 

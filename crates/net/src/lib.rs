@@ -25,8 +25,9 @@ pub use config::{MediaConfig, NetConfig};
 pub use core::{
     start, PublicIpSetter, ServerHandle, SetIdentityError, StartError, TlsIdentitySetter,
 };
-pub use stats::{NatStatus, PublicAddress, Stats};
+pub use stats::{NatStatus, PortMapping, PublicAddress, Stats};
 pub use tls::{CertificateInfo, ClientAuth, TlsConfig, TlsError, TlsIdentity};
+pub use udp::ListenerStun;
 
 use bytes::Bytes;
 use sip_proto::path::{FlowId, Path};

@@ -84,6 +84,35 @@ pub struct PublicAddress {
     pub last_error: Option<String>,
     /// The NAT in front of homeline, from an RFC 5780 probe; `None`: not probed.
     pub nat: Option<NatStatus>,
+    /// The public mapping of the external SIP listener and of sample relay ports, learned by
+    /// STUN; empty without STUN servers. Missing in a document of an older server.
+    #[serde(default)]
+    pub mappings: Vec<PortMapping>,
+}
+
+/// How the office NAT maps one of homeline's UDP ports, as a STUN server saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// "sip" (the external listener) or "relay" (a sample port of the relay's range).
+    pub role: String,
+    /// homeline's socket (a wildcard address stays a wildcard).
+    pub local: std::net::SocketAddr,
+    /// The public address and port the STUN server saw; `None`: not learned yet.
+    pub public: Option<std::net::SocketAddr>,
+    /// The public port is the local one (`None`: not learned yet). homeline advertises its
+    /// local relay ports in SDP and needs the router to keep them; a rewritten port sends
+    /// remote phones to the wrong public port.
+    pub preserved: Option<bool>,
+    /// The STUN server that answered last.
+    pub server: Option<std::net::SocketAddr>,
+    /// Unix time (seconds) of the last answer.
+    pub refreshed_unix: Option<u64>,
+    /// Failed attempts (a server did not answer or refused) since the last answer.
+    pub failures: u32,
+    /// The last failure; cleared by the next answer.
+    pub last_error: Option<String>,
+    /// What to change on the office router when the port is rewritten.
+    pub fix: Option<String>,
 }
 
 /// The RFC 5780 probe's verdict as status shows it.
@@ -128,6 +157,7 @@ impl PublicAddress {
             source: source.to_owned(),
             last_error: None,
             nat: None,
+            mappings: Vec::new(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! * [`NatProbe`]: RFC 5780 NAT behaviour discovery (§4.3 mapping, §4.4 filtering), reported
 //!   with the classic names and with the ambiguities a real network leaves;
 //! * [`StunServer`]: answers Binding requests; with an alternate address it serves RFC 5780
-//!   (CHANGE-REQUEST, OTHER-ADDRESS, RESPONSE-ORIGIN) from four sockets.
+//!   (CHANGE-REQUEST, OTHER-ADDRESS, RESPONSE-ORIGIN) from four sockets;
+//! * [`demux`]: tells STUN from SIP or RTP on a shared port (RFC 7983 §7).
 //!
 //! No sockets and no clocks: time comes in as `now`, datagrams as bytes, and out come
 //! [`Transmit`]s and events. Transaction ids come from an injected RNG. Messages are built and
@@ -13,11 +14,13 @@
 
 pub mod attr;
 mod client;
+mod demux;
 mod probe;
 mod server;
 mod wire;
 
 pub use client::{BindingClient, ClientConfig, ClientEvent, ConfigError, FailReason};
+pub use demux::{demux, Demux};
 pub use probe::{
     Ambiguity, DeviceAtHome, Filtering, Mapping, NatKind, NatProbe, NatReport, ProbeConfig,
 };

@@ -71,8 +71,8 @@ pub struct PoolFigures {
 }
 
 impl RelayPool {
-    /// Binds the whole port range and starts the workers. Fails when a port cannot be bound
-    /// (another program holds part of the range).
+    /// Starts the workers. Ports are bound when a channel is handed out and closed when it is
+    /// released ([`worker`]), so a port held by another program costs only its channel.
     pub(crate) fn start(
         config: &MediaConfig,
         to_core: mpsc::Sender<Inbound>,
