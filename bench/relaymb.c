@@ -2,8 +2,9 @@
 //
 // One process: an rtpload-like generator thread (1 ms ticks, 20 ms ptime, 172-byte packets both
 // ways, CALLS calls = 2 relay ports each) and one relay thread that switches between two modes A
-// and B every few seconds; prints the relay thread's CPU per relayed packet (and the whole
-// process's, and the whole machine's busy time from /proc/stat) per round and in total, and B/A.
+// and B every few seconds (a second one, idle otherwise, serves modes with f); prints the relay
+// thread's CPU per relayed packet (and the whole process's, and the machine's busy time from
+// /proc/stat, which this VM does not keep reliably) per round and in total, and B/A.
 //
 // Usage: relaymb [-c CALLS] [-n ROUNDS] [-s SECONDS] MODE_A MODE_B
 // A mode is a string of letters ("-" or "" = the base). The base is what homeline's worker does:
@@ -21,6 +22,8 @@
 //   i  io_uring, batched: per epoll wake-up one io_uring_enter with every recv, one with every send
 //   I  io_uring only: multishot recv on every socket (provided buffer ring), sends queued and
 //      submitted together with the wait, one io_uring_enter per loop, no epoll
+//   f  the relay thread has a file table of its own (unshare(CLONE_FILES)): its system calls
+//      then look their fd up without taking a reference (a second relay thread serves these modes)
 //   (i and I need -DWITH_URING and -luring; information only, homeline does not use io_uring)
 // Loopback only (127.0.0.1 ports 20000+ for the generator, 42000+ for the relay).
 // Build: cc -O2 -o relaymb bench/relaymb.c -lpthread             (modes without i/I)
@@ -45,7 +48,7 @@
 #include <liburing.h>
 #endif
 
-struct mode { int unconn, pin, recvonly, pmtu, nocheck, tos, sndbuf, ev64, pwait2, split, uring, uall; };
+struct mode { int priv, unconn, pin, recvonly, pmtu, nocheck, tos, sndbuf, ev64, pwait2, split, uring, uall; };
 static struct mode parse(const char *s)
 {
 	struct mode m = {0};
@@ -54,7 +57,7 @@ static struct mode parse(const char *s)
 	case 'r': m.recvonly = 1; break; case 'o': m.pmtu = IP_PMTUDISC_OMIT; break;
 	case 'd': m.pmtu = IP_PMTUDISC_DONT; break; case 'k': m.nocheck = 1; break;
 	case 't': m.tos = 1; break; case 'b': m.sndbuf = 1; break; case 'e': m.ev64 = 1; break;
-	case '2': m.pwait2 = 1; break; case 'w': m.split = 1; break;
+	case '2': m.pwait2 = 1; break; case 'f': m.priv = 1; break; case 'w': m.split = 1; break;
 	case 'i': m.uring = 1; break; case 'I': m.uall = 1; break; case '-': break;
 	default: fprintf(stderr, "unknown mode letter %c\n", *s); exit(2);
 	}
@@ -66,7 +69,7 @@ static struct mode parse(const char *s)
 
 static int CALLS = 590, NR = 16, SECS = 2, NE;
 static int *gs, *rs, *rc; static struct sockaddr_in *ga, *ra;
-static struct mode modes[2]; static volatile int want = 0, quit = 0; static volatile long relayed = 0;
+static struct mode modes[2]; static volatile int want = 0, quit = 0, owner = -1; static volatile long relayed = 0;
 static int rep, defsnd;
 
 static int mkbind(int port, int reuse)
@@ -171,11 +174,24 @@ static inline void out(const struct mode *m, int o, const char *b, int len)
 
 static void *relay(void *x)
 {
-	static struct epoll_event ev[1024]; static char buf[1024][2048]; static int len[1024];
-	int cur = -1; struct mode m = {0}, prev;
+	static __thread struct epoll_event ev[1024]; static __thread char buf[1024][2048]; static __thread int len[1024];
+	int priv = (int)(intptr_t)x, cur = -1; struct mode m = {0}, prev;
 	struct timespec ts5 = {0, 5000000};
+	if (priv && unshare(CLONE_FILES)) { perror("unshare"); exit(1); }
 	while (!quit) {
-		if (want != cur) { prev = m; m = modes[want]; apply(&m, cur < 0 ? NULL : &prev); cur = want; }
+		int w = want;
+		if (modes[w].priv != priv) { // the other relay thread's turn: hand the twins over
+			if (cur >= 0) {
+				for (int i = 0; i < NE; i++) if (rc[i] >= 0) { reg(rc[i], 0, EPOLL_CTL_DEL); close(rc[i]); rc[i] = -1; }
+#ifdef WITH_URING
+				ring_down();
+#endif
+				cur = -1; m = (struct mode){0}; owner = -1;
+			}
+			usleep(1000); continue;
+		}
+		if (cur < 0) { if (owner != -1) { usleep(1000); continue; } owner = priv; }
+		if (w != cur) { prev = m; m = modes[w]; apply(&m, cur < 0 ? NULL : &prev); cur = w; }
 #ifdef WITH_URING
 		if (m.uall) {
 			io_uring_submit_and_wait(&ring, 1);
@@ -305,14 +321,15 @@ int main(int argc, char **argv)
 		reg(rs[i], i, EPOLL_CTL_ADD);
 	}
 	// The generator sends from gs[j] to ra[j]; the relay forwards out of port j^1 to ga[j^1].
-	pthread_t rt, gt; pthread_create(&rt, 0, relay, 0); pthread_create(&gt, 0, gen, 0);
-	clockid_t cid; pthread_getcpuclockid(rt, &cid);
+	pthread_t rt, rt2, gt; pthread_create(&rt, 0, relay, (void *)0); pthread_create(&rt2, 0, relay, (void *)1);
+	pthread_create(&gt, 0, gen, 0);
+	clockid_t cid, cid2; pthread_getcpuclockid(rt, &cid); pthread_getcpuclockid(rt2, &cid2);
 	double cpu[2] = {0}, proc[2] = {0}, pk[2] = {0}, mach[2] = {0}; long hz = sysconf(_SC_CLK_TCK);
 	for (int r = 0; r < 2 * NR; r++) {
 		int m = r & 1; want = m; sleep(1);
-		double a = us(cid), pa = us(CLOCK_PROCESS_CPUTIME_ID); long long ba = busy(); long p0 = relayed;
+		double a = us(cid) + us(cid2), pa = us(CLOCK_PROCESS_CPUTIME_ID); long long ba = busy(); long p0 = relayed;
 		sleep(SECS);
-		double b = us(cid), pb = us(CLOCK_PROCESS_CPUTIME_ID); long long bb = busy(); long p1 = relayed;
+		double b = us(cid) + us(cid2), pb = us(CLOCK_PROCESS_CPUTIME_ID); long long bb = busy(); long p1 = relayed;
 		double n = p1 - p0, mu = (bb - ba) * 1e6 / hz;
 		printf("%-6s relay %.3f us/pkt  process %.3f  machine %.3f  (%.0f pps)\n", name[m][0] ? name[m] : "-",
 		       (b - a) / n, (pb - pa) / n, mu / n, n / SECS);
