@@ -205,7 +205,7 @@ struct Connected {
     since: Instant,
     /// Read with the source address until a datagram from `peer` itself has been read. A
     /// connected UDP socket only receives from its peer, so its datagrams can then be read
-    /// without the kernel writing out an address (`recv`, ≈ 3 % of a relayed packet's CPU).
+    /// without the kernel writing out an address (`recv`: ≈ 2.5 % of a relayed packet's CPU).
     /// But the socket may hold older datagrams from elsewhere: those that reached it before its
     /// `connect` (as a fresh member of the port's `SO_REUSEPORT` group it may get any source's)
     /// or before it was re-pointed. The queue is first in, first out, so the first datagram
