@@ -371,6 +371,7 @@ impl B2bua {
                 let ack = ack_for(txl, &mut sent, cseq, None);
                 txl.send_request(now, ack, sent.path);
                 send_bye(txl, now, &mut sent, &mut self.ext.pending);
+                self.end_call_of_dialog(txl, now, &sent);
             }
             return;
         };
@@ -687,6 +688,32 @@ impl B2bua {
             send_bye(txl, now, d, &mut self.ext.pending);
         }
         self.end(now, call_ref, hung_up(t.referrer));
+    }
+
+    /// An attended transfer's re-INVITE went into the consultation call's own dialog with the
+    /// target, so a late 2xx to it, hung up above, hangs up that call's target: the call ends
+    /// for the referrer too, as when the target hangs up during a transfer, rather than leave
+    /// the referrer on a call with nobody. A blind transfer's fork has a dialog of its own and
+    /// belongs to no call: nothing happens.
+    fn end_call_of_dialog(&mut self, txl: &mut TxLayer, now: Instant, hung_up_dialog: &Dialog) {
+        let key = (
+            hung_up_dialog.call_id.clone(),
+            hung_up_dialog.local_tag.clone(),
+        );
+        let Some(&(call_ref, side)) = self.by_dialog.get(&key) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return;
+        };
+        let Some(target) = call.leg_of(side) else {
+            return;
+        };
+        call.ext.offer = None;
+        if let Some(d) = call.dialog_mut(target.other()) {
+            send_bye(txl, now, d, &mut self.ext.pending);
+        }
+        self.end(now, call_ref, hung_up(target));
     }
 
     /// Stops a transfer: ringing forks are cancelled, an answered one hung up, a channel taken

@@ -189,3 +189,42 @@ fn rfc5589_7_target_refusing_keeps_both_calls_with_the_next_cseq() {
     let c_bye = request_to(&out, cp.path, Method::Bye);
     assert!(c_bye.cseq().unwrap().seq > c_reinvite.cseq().unwrap().seq);
 }
+
+#[test]
+fn rfc5589_7_late_answer_after_an_aborted_transfer_ends_the_consultation_call_for_both() {
+    let mut rig = Rig::new(1);
+    let (mut up, a2, cp) = consult(&mut rig);
+    let refer = up.a.request("REFER", &refer_to(&a2), None);
+    rig.feed(up.a.path, Message::Request(refer));
+    let c_reinvite = request_to(&rig.sent(), cp.path, Method::Invite);
+    // The transferee hangs up while the target is still deciding: the transfer is over.
+    rig.feed(up.b.path, Message::Request(up.b.request("BYE", "", None)));
+    rig.sent();
+    while rig.b2b.poll_event().is_some() {}
+    // The target's answer crossed the CANCEL: it is hung up, and so is the referrer's side of
+    // the consultation call, which would otherwise be left with nobody on the line.
+    rig.feed(
+        cp.path,
+        Message::Response(sdp_reply(&c_reinvite, 200, "carol", TARGET_SDP)),
+    );
+    let out = rig.sent();
+    request_to(&out, cp.path, Method::Ack);
+    let c_bye = request_to(&out, cp.path, Method::Bye);
+    assert_eq!(c_bye.call_id(), c_reinvite.call_id());
+    let a2_bye = out.iter().find_map(|(p, m)| match m {
+        Message::Request(r)
+            if *p == a2.path && r.method == Method::Bye && r.call_id() == Some(&a2.call_id) =>
+        {
+            Some(r)
+        }
+        _ => None,
+    });
+    assert!(
+        a2_bye.is_some(),
+        "the referrer's consultation leg got no BYE"
+    );
+    let ended = std::iter::from_fn(|| rig.b2b.poll_event())
+        .filter(|e| matches!(e, CallEvent::Ended { .. }))
+        .count();
+    assert_eq!(ended, 1, "the consultation call ends");
+}
