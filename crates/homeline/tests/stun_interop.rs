@@ -793,6 +793,30 @@ fn rfc5626_4_4_1_sip_listener_answers_stun_binding_requests() {
             .expect("XOR-MAPPED-ADDRESS");
         let xport = u16::from_be_bytes([attrs[at + 6], attrs[at + 7]]) ^ 0x2112;
         assert_eq!(xport, me.port());
+        // Walk the attributes (RFC 8489 §14: type, length, value padded to 4): no SOFTWARE
+        // (0x8022) naming homeline's version on a listener anyone can reach.
+        let mut types = Vec::new();
+        let mut i = 0;
+        while i + 4 <= attrs.len() {
+            types.push(u16::from_be_bytes([attrs[i], attrs[i + 1]]));
+            i += 4 + usize::from(u16::from_be_bytes([attrs[i + 2], attrs[i + 3]])).div_ceil(4) * 4;
+        }
+        assert!(
+            types.contains(&0x0020) && !types.contains(&0x8022),
+            "{types:x?}"
+        );
+        // An RFC 3489 request (no magic cookie) gets no answer: its SOURCE-ADDRESS would name
+        // the listener's own address, private behind the office router.
+        let mut old = vec![0x00, 0x01, 0x00, 0x00];
+        old.extend(1..=16u8);
+        sock.send_to(&old, listener).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        assert!(
+            sock.recv_from(&mut buf).is_err(),
+            "an RFC 3489 request was answered"
+        );
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         // SIP still reaches the SIP core on the same socket.
         sock.send_to(
             format!(

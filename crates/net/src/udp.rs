@@ -98,7 +98,13 @@ pub(crate) async fn recv_loop(
     };
     // A plain binding server on this socket: without an alternate address the configuration
     // cannot be refused.
-    let mut stun_server = StunServer::new(ServerConfig::new(local, None)).ok();
+    // No SOFTWARE: the version is nobody's business on the external zone, and the answer
+    // stays small (an unauthenticated port should not amplify).
+    let mut stun_server = StunServer::new(ServerConfig {
+        software: String::new(),
+        ..ServerConfig::new(local, None)
+    })
+    .ok();
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, remote) = match sock.recv_from(&mut buf).await {
@@ -110,6 +116,9 @@ pub(crate) async fn recv_loop(
         match stun::demux(bytes) {
             // A malformed one reaches the SIP parser, which counts it as dropped.
             Demux::Other | Demux::Malformed => {}
+            // Only RFC 5389+ requests (magic cookie), as RFC 5626 §4.4.1 keepalives are: an
+            // RFC 3489 answer carries SOURCE-ADDRESS, the listener's own (private) address.
+            Demux::Request if !stun::has_magic_cookie(bytes) => continue,
             Demux::Request => {
                 if let Some(server) = stun_server.as_mut() {
                     server.handle_input(local, remote, bytes);

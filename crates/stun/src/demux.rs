@@ -44,7 +44,7 @@ pub fn demux(bytes: &[u8]) -> Demux {
     let kind = u16::from_be_bytes([bytes[0], bytes[1]]);
     // The class is split over bits 4 (C0) and 8 (C1) of the message type (RFC 8489 §5).
     let class = ((kind >> 7) & 0b10) | ((kind >> 4) & 0b01);
-    let cookie = bytes[4..8] == MAGIC_COOKIE.to_be_bytes();
+    let cookie = has_magic_cookie(bytes);
     match (class, cookie) {
         // RFC 3489 clients send requests without the cookie; the binding server answers them.
         (0b00, _) => Demux::Request,
@@ -52,6 +52,12 @@ pub fn demux(bytes: &[u8]) -> Demux {
         (0b10 | 0b11, true) => Demux::Response,
         _ => Demux::Malformed,
     }
+}
+
+/// True when `bytes` carries RFC 5389's magic cookie where a STUN header has it (bytes 4–8):
+/// an RFC 3489 message does not.
+pub fn has_magic_cookie(bytes: &[u8]) -> bool {
+    bytes.get(4..8) == Some(&MAGIC_COOKIE.to_be_bytes()[..])
 }
 
 #[cfg(test)]

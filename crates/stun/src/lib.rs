@@ -20,7 +20,7 @@ mod server;
 mod wire;
 
 pub use client::{BindingClient, ClientConfig, ClientEvent, ConfigError, FailReason};
-pub use demux::{demux, Demux};
+pub use demux::{demux, has_magic_cookie, Demux};
 pub use probe::{
     Ambiguity, DeviceAtHome, Filtering, Mapping, NatKind, NatProbe, NatReport, ProbeConfig,
 };

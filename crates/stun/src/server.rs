@@ -322,6 +322,9 @@ impl StunServer {
     }
 
     fn software(&self, w: &mut MessageWriteVec) -> bool {
+        if self.config.software.is_empty() {
+            return true;
+        }
         match Software::new(&self.config.software) {
             Ok(s) => w.add_attribute(&s).is_ok(),
             Err(_) => true,

@@ -415,7 +415,9 @@ impl B2bua {
             remote_target: remote_target(&req.headers),
             local_cseq: 0,
             advertised: self.config.advertised(&path),
-            sips: sip_proto::sips::answer_with_sips_contact(&req),
+            // A sips: Contact is of use only to a caller that reached us over TLS.
+            sips: sip_proto::sips::answer_with_sips_contact(&req)
+                && sip_proto::sips::is_secure(path.transport),
             path,
         };
         let caller_leg = CallerLeg {

@@ -241,7 +241,12 @@ impl Connected {
             return self.sock.recv(buf).map(|n| (n, self.peer));
         }
         let r = self.sock.recv_from(buf);
-        if matches!(r, Ok((_, from)) if from == self.peer) {
+        // The peer's datagram proves only that what queued before it is read: another
+        // address's, handed to this socket between its bind and its connect, may sit behind
+        // it. An empty queue after it proves everything from before connect is read.
+        if matches!(r, Ok((_, from)) if from == self.peer)
+            && matches!(self.sock.peek_from(&mut [0u8; 1]), Err(e) if e.kind() == ErrorKind::WouldBlock)
+        {
             self.sourced = false;
         }
         r
@@ -706,6 +711,36 @@ mod tests {
         q.send_to(&rtp(6), port).expect("send");
         assert_eq!(read(&mut c), (rtp(6), addr_of(&q)));
         assert!(!c.sourced);
+    }
+
+    /// The peer's datagram first, then a third address's, both queued before `connect`: the
+    /// peer's proves nothing about what sits behind it, so the third address's still comes
+    /// with its own source.
+    #[test]
+    fn rfc4961_third_address_queued_behind_the_peers_first_datagram_keeps_its_source() {
+        let (x, p) = (phone(), phone());
+        let addr_of = |s: &UdpSocket| s.local_addr().expect("addr");
+        let sock = phone();
+        let port = addr_of(&sock);
+        let mut buf = [0u8; MAX_DATAGRAM];
+        p.send_to(&rtp(1), port).expect("send");
+        x.send_to(&rtp(2), port).expect("send");
+        sock.peek_from(&mut [0u8; 1]).expect("queued");
+        let mut c = Connected::new(sock, addr_of(&p), Instant::now()).expect("connect");
+        let mut read = |c: &mut Connected| {
+            c.recv(&mut buf)
+                .map(|(n, from)| (buf[..n].to_vec(), from))
+                .expect("a datagram")
+        };
+        assert_eq!(read(&mut c), (rtp(1), addr_of(&p)));
+        assert!(c.sourced, "a datagram was still queued behind the peer's");
+        assert_eq!(read(&mut c), (rtp(2), addr_of(&x)));
+        p.send_to(&rtp(3), port).expect("send");
+        assert_eq!(read(&mut c), (rtp(3), addr_of(&p)));
+        assert!(
+            !c.sourced,
+            "nothing queued behind the peer's: checking ends"
+        );
     }
 
     /// The connected send sockets must not change what the relay core decides: RFC 4961
