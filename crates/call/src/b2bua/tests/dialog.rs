@@ -1234,3 +1234,26 @@ fn rfc3515_transferee_hanging_up_cancels_the_target() {
     request_to(&out, c, Method::Ack);
     request_to(&out, c, Method::Bye);
 }
+
+/// A caller over UDP whose Contact is `sips:` is not answered with a `sips:` Contact: it could
+/// not reach it (TLS to a UDP port), and its ACK and BYE would be lost.
+#[test]
+fn rfc5630_3_1_3_sips_contact_is_answered_with_sips_only_over_tls() {
+    let mut rig = Rig::new(1);
+    let (a, b) = (rig.a, rig.b[0]);
+    let text = String::from_utf8(invite().to_bytes())
+        .unwrap()
+        .replace("Contact: <sip:2001@", "Contact: <sips:2001@")
+        .replace("Record-Route: <sip:10.0.0.1;lr>\r\n", "");
+    assert!(!text.contains("Record-Route"), "the Contact decides");
+    let inv = parse_req(&text);
+    rig.feed(a, Message::Request(inv));
+    let b_invite = request_to(&rig.sent(), b, Method::Invite);
+    rig.feed(
+        b,
+        Message::Response(sdp_reply(&b_invite, 200, "bob", CALLEE_SDP)),
+    );
+    let ok = response_to(&rig.sent(), a, 200);
+    let contact = ok.headers.get(&HeaderName::Contact).unwrap().to_string();
+    assert!(contact.starts_with("<sip:"), "{contact}");
+}
