@@ -14,14 +14,14 @@
 use std::time::Instant;
 
 use policy::Zone;
-use sip::{HeaderName, Method, Request, Response, StatusCode, Uri};
+use sip::{HeaderName, Method, Request, StatusCode, Uri};
 use sip_proto::tx::{TxId, TxLayer};
 
 use super::in_dialog::{Pending, ALLOW};
 use super::leg::{BranchState, CalleeBranch};
 use super::media::MediaLeg;
-use super::transfer::{accept_refer, hung_up, send_bye, Stage, Transfer};
-use super::{warning, B2bua, CallRef, Side};
+use super::transfer::{accept_refer, hung_up, refer_reply, send_bye, Stage, Transfer};
+use super::{B2bua, CallRef};
 
 /// The dialog a `Replaces` names (RFC 3891 §6.1): Call-ID and both tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub(super) struct Consult {
 
 impl B2bua {
     /// REFER with Replaces from `referrer`'s side of `call_ref` (already checked to be
-    /// established and quiet).
+    /// settled by [`B2bua::handle_refer`], whose dialog tag `tag` is).
     #[allow(clippy::too_many_arguments)] // one request and where it belongs
     pub(super) fn attended_transfer(
         &mut self,
@@ -90,24 +90,15 @@ impl B2bua {
         now: Instant,
         tx: TxId,
         req: &Request,
+        tag: &str,
         call_ref: CallRef,
-        side: Side,
+        referrer: MediaLeg,
         replaces: Result<Replaces, &'static str>,
     ) {
         let Some(call) = self.calls.get(&call_ref) else {
             return;
         };
-        let tag = call.tag_of(side);
-        let reply = |status: StatusCode, why: Option<&str>| {
-            let mut r = Response::for_request(req, status, Some(&tag));
-            if let Some(why) = why {
-                r.headers.push(HeaderName::Warning, warning(why));
-            }
-            r
-        };
-        let Some(referrer) = call.leg_of(side) else {
-            return;
-        };
+        let reply = |status: StatusCode, why: Option<&str>| refer_reply(req, tag, status, why);
         let replaces = match replaces {
             Ok(r) => r,
             Err(why) => {
@@ -142,11 +133,7 @@ impl B2bua {
         let Some(consult_call) = self.calls.get_mut(&consult_ref) else {
             return;
         };
-        if !consult_call.established()
-            || consult_call.ext.transfer.is_some()
-            || consult_call.ext.offer.is_some()
-            || consult_call.ext.held_ack.is_some()
-        {
+        if !consult_call.settled() {
             let why = "the consultation call is changing; try again";
             txl.respond(
                 now,

@@ -174,6 +174,15 @@ fn leg_index(leg: MediaLeg) -> usize {
 }
 
 impl Call {
+    /// Established, and no transfer, offer or held ACK in flight: a REFER may start here, or
+    /// the call may be joined by one.
+    pub(super) fn settled(&self) -> bool {
+        self.established()
+            && self.ext.transfer.is_none()
+            && self.ext.offer.is_none()
+            && self.ext.held_ack.is_none()
+    }
+
     /// Both dialogs are confirmed: the caller got its 2xx.
     pub(super) fn established(&self) -> bool {
         self.winner.is_some() && self.caller.answered

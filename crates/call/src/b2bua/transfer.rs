@@ -153,6 +153,20 @@ pub(super) fn hung_up(leg: MediaLeg) -> EndReason {
     }
 }
 
+/// The answer to a REFER, with a Warning saying why when there is a reason to give.
+pub(super) fn refer_reply(
+    req: &Request,
+    tag: &str,
+    status: StatusCode,
+    why: Option<&str>,
+) -> Response {
+    let mut r = Response::for_request(req, status, Some(tag));
+    if let Some(why) = why {
+        r.headers.push(HeaderName::Warning, warning(why));
+    }
+    r
+}
+
 impl B2bua {
     /// REFER in the dialog of `side`.
     pub(super) fn handle_refer(
@@ -168,22 +182,12 @@ impl B2bua {
             return;
         };
         let tag = call.tag_of(side);
-        let reply = |status: StatusCode, why: Option<&str>| {
-            let mut r = Response::for_request(req, status, Some(&tag));
-            if let Some(why) = why {
-                r.headers.push(HeaderName::Warning, warning(why));
-            }
-            r
-        };
+        let reply = |status: StatusCode, why: Option<&str>| refer_reply(req, &tag, status, why);
         let Some(referrer) = call.leg_of(side) else {
             txl.respond(now, tx, reply(StatusCode::CALL_DOES_NOT_EXIST, None));
             return;
         };
-        if !call.established()
-            || call.ext.transfer.is_some()
-            || call.ext.offer.is_some()
-            || call.ext.held_ack.is_some()
-        {
+        if !call.settled() {
             let status = request_pending();
             txl.respond(
                 now,
@@ -205,7 +209,7 @@ impl B2bua {
             return;
         };
         if let Some(replaces) = Replaces::from_refer_to(&refer_to.uri) {
-            return self.attended_transfer(txl, now, tx, req, call_ref, side, replaces);
+            return self.attended_transfer(txl, now, tx, req, &tag, call_ref, referrer, replaces);
         }
         let Some(target) = refer_number(&refer_to.uri) else {
             let r = reply(StatusCode::BAD_REQUEST, Some("Refer-To names no number"));
