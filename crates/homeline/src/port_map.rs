@@ -155,6 +155,13 @@ pub(crate) fn relay_candidates(range: &RangeInclusive<u16>, per_end: usize) -> [
     [low, high]
 }
 
+/// Seconds since the Unix epoch now: when a mapping was refreshed, and the age status shows.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

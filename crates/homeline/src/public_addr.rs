@@ -28,7 +28,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::NatSettings;
-use crate::port_map::{self, Change, Role, Tracked};
+use crate::port_map::{self, unix_now, Change, Role, Tracked};
 use crate::stun_cmd::{exchange, exchange_listener, resolve, same_family, MAX_DATAGRAM};
 
 /// Shortest wait before a failed start (unresolvable servers, no socket) is tried again.
@@ -482,12 +482,6 @@ fn publish(stats: &net::Stats, role: Role, entries: impl IntoIterator<Item = net
     // The SIP listener first, then the relay samples by port.
     p.mappings
         .sort_by_key(|m| (m.role != Role::Sip.name(), m.local.port()));
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Why a learned address must not be advertised to remote devices, if it must not: a private or

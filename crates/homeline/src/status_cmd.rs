@@ -162,7 +162,10 @@ fn render(s: &Status, limit: Option<&InternetLimit>, data: &Path) -> String {
         row("NAT type", nat);
     }
     if !p.mappings.is_empty() {
-        row("Port mappings", port_mappings(&p.mappings, unix_now()));
+        row(
+            "Port mappings",
+            port_mappings(&p.mappings, crate::port_map::unix_now()),
+        );
     }
     row("Registered bindings", s.bindings.to_string());
     row(
@@ -481,12 +484,6 @@ fn port_mappings(mappings: &[net::PortMapping], now: u64) -> String {
         lines.push(format!("fix: {fix}"));
     }
     lines.join(&format!("\n{INDENT}"))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time (civil-from-days, proleptic Gregorian).
