@@ -871,29 +871,23 @@ impl Core {
         // The station's own contacts do not matter when it forwards unconditionally, so
         // neither filter refuses such a call.
         let always = call::sips::forwards_always(&forwarding);
-        let mut targets = stations::contacts(&self.registrar, &callee);
-        if callee_station.payload_security {
-            targets = match call::payload_security::secure_targets(targets) {
+        let targets =
+            match stations::reachable_contacts(&self.registrar, &callee, callee_station, sips) {
                 Ok(t) => t,
                 Err(_) if always => Vec::new(),
                 Err(why) => {
-                    info!(station = %callee, %why, "callee not reachable: payload security");
-                    let resp = Response::for_request(&req, why.status(), Some(&tag));
-                    self.tx
-                        .respond(now, tx, with_warning(resp, &why.to_string()));
+                    info!(station = %callee, %why, "callee not reachable");
+                    let resp = match why {
+                        stations::Unreachable::Sips(why) => sips_refusal(&req, why, &tag),
+                        stations::Unreachable::PayloadSecurity(why) => with_warning(
+                            Response::for_request(&req, why.status(), Some(&tag)),
+                            &why.to_string(),
+                        ),
+                    };
+                    self.tx.respond(now, tx, resp);
                     return;
                 }
             };
-        }
-        let targets = match call::sips::targets(targets, sips) {
-            Ok(t) => t,
-            Err(_) if always => Vec::new(),
-            Err(why) => {
-                info!(station = %callee, %why, "callee not reachable: SIPS");
-                self.tx.respond(now, tx, sips_refusal(&req, why, &tag));
-                return;
-            }
-        };
         self.calls.handle_invite(
             &mut self.tx,
             now,
@@ -1038,14 +1032,8 @@ impl Core {
         sips: bool,
     ) -> Result<Vec<Target>, (StatusCode, String)> {
         if let Some(station) = self.stations.get(number) {
-            // The same filters as a call to the station: its payload security, and TLS only
-            // for a sips: Refer-To.
-            let mut targets = stations::contacts(&self.registrar, number);
-            if station.payload_security {
-                targets = call::payload_security::secure_targets(targets)
-                    .map_err(|why| (why.status(), why.to_string()))?;
-            }
-            return call::sips::targets(targets, sips)
+            // The same filters as a call to the station.
+            return stations::reachable_contacts(&self.registrar, number, station, sips)
                 .map_err(|why| (why.status(), why.to_string()));
         }
         let default_class = match zone {

@@ -108,6 +108,43 @@ fn class_of(classes: &CosClasses, station: &str, zone: Zone, named: Option<&str>
     }
 }
 
+/// Why none of a station's contacts may be rung although it has some.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+pub(crate) enum Unreachable {
+    /// A payload-security station with no contact registered over TLS.
+    #[error(transparent)]
+    PayloadSecurity(#[from] call::payload_security::Refusal),
+    /// A `sips:` call or transfer to a station with no contact reached over TLS.
+    #[error(transparent)]
+    Sips(#[from] sip_proto::sips::SipsRefusal),
+}
+
+impl Unreachable {
+    /// The status the refusal is answered with.
+    pub(crate) fn status(self) -> sip::StatusCode {
+        match self {
+            Unreachable::PayloadSecurity(r) => r.status(),
+            Unreachable::Sips(r) => r.status(),
+        }
+    }
+}
+
+/// The contacts of `number` that a call or a transfer may ring: for a payload-security
+/// station only those registered over TLS, for a `sips:` request only those reached over TLS
+/// and with a `sips:` Request-URI (RFC 5630 §5.3).
+pub(crate) fn reachable_contacts(
+    registrar: &Registrar,
+    number: &str,
+    station: &StationEntry,
+    sips: bool,
+) -> Result<Vec<Target>, Unreachable> {
+    let mut targets = contacts(registrar, number);
+    if station.payload_security {
+        targets = call::payload_security::secure_targets(targets)?;
+    }
+    Ok(call::sips::targets(targets, sips)?)
+}
+
 /// The contacts of station `number`: where the B2BUA rings it.
 pub(crate) fn contacts(registrar: &Registrar, number: &str) -> Vec<Target> {
     registrar
