@@ -39,7 +39,7 @@ use tracing::{info, warn};
 
 use crate::config::NatSettings;
 use crate::port_map::{self, unix_now, Change, Role, Tracked};
-use crate::stun_cmd::{exchange, exchange_listener, resolve, same_family, MAX_DATAGRAM};
+use crate::stun_cmd::{exchange_listener, first_mapping, resolve, same_family};
 
 /// Shortest wait before a failed start (unresolvable servers, no socket) is tried again.
 const RETRY: Duration = Duration::from_secs(30);
@@ -400,7 +400,15 @@ async fn sample(
     for &port in candidates {
         // No SO_REUSEPORT: a port a relay channel holds must fail here, not be shared.
         match UdpSocket::bind(SocketAddr::new(ip, port)).await {
-            Ok(socket) => return binding(servers, &socket).await,
+            Ok(socket) => {
+                let config = ClientConfig {
+                    retransmit: SHORT_RETRANSMIT,
+                    ..ClientConfig::new(servers.to_vec())
+                };
+                return first_mapping(&socket, config)
+                    .await
+                    .map_err(|failures| failures.join("; "));
+            }
             Err(e) => busy.push(format!("{port}: {e}")),
         }
     }
@@ -408,39 +416,6 @@ async fn sample(
         "no relay port free to sample ({})",
         busy.join(", ")
     ))
-}
-
-/// Asks `servers` in order about `socket` until one answers.
-async fn binding(
-    servers: &[SocketAddr],
-    socket: &UdpSocket,
-) -> Result<(SocketAddr, SocketAddr, SocketAddr), String> {
-    let local = socket
-        .local_addr()
-        .map_err(|e| format!("relay sample socket: {e}"))?;
-    let config = ClientConfig {
-        retransmit: SHORT_RETRANSMIT,
-        ..ClientConfig::new(servers.to_vec())
-    };
-    let mut client = BindingClient::new(config, local, StdRng::from_entropy(), Instant::now())
-        .map_err(|e| e.to_string())?;
-    let mut errors = Vec::new();
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    loop {
-        exchange(&mut client, socket, &mut buf).await;
-        while let Some(ev) = client.poll_event() {
-            match ev {
-                ClientEvent::Mapped { server, mapped, .. } => return Ok((server, local, mapped)),
-                ClientEvent::Failed { server, why } => {
-                    errors.push(format!("STUN server {server}: {why}"));
-                    if errors.len() >= servers.len() {
-                        return Err(errors.join("; "));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
 }
 
 /// Logs a port mapping that is new or changed: kept (info) or rewritten (warn, with the fix).

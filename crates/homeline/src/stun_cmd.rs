@@ -275,37 +275,47 @@ pub(crate) fn same_family(
 
 async fn mapped(target: &StunTarget) -> anyhow::Result<()> {
     let servers = resolve(&target.servers).await?;
-    let count = servers.len();
     let socket = bind_local(target.local, servers[0]).await?;
-    let local = socket.local_addr()?;
-    let mut client = BindingClient::new(
-        ClientConfig::new(servers),
-        local,
-        StdRng::from_entropy(),
-        Instant::now(),
-    )?;
+    match first_mapping(&socket, ClientConfig::new(servers)).await {
+        Ok((server, local, mapped)) => {
+            println!("mapped {local} -> {mapped} (server {server})");
+            Ok(())
+        }
+        Err(failures) => {
+            for why in failures {
+                eprintln!("{why}");
+            }
+            bail!("no STUN server gave a mapping")
+        }
+    }
+}
+
+/// Asks `config`'s servers in order about `socket` until one answers: that server, the
+/// socket's local address and its mapping; or why each server failed.
+pub(crate) async fn first_mapping(
+    socket: &UdpSocket,
+    config: ClientConfig,
+) -> Result<(SocketAddr, SocketAddr, SocketAddr), Vec<String>> {
+    let local = socket
+        .local_addr()
+        .map_err(|e| vec![format!("STUN socket: {e}")])?;
+    let count = config.servers.len();
+    let mut client = BindingClient::new(config, local, StdRng::from_entropy(), Instant::now())
+        .map_err(|e| vec![e.to_string()])?;
     let mut failures = Vec::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        exchange(&mut client, &socket, &mut buf).await;
+        exchange(&mut client, socket, &mut buf).await;
         while let Some(ev) = client.poll_event() {
             match ev {
-                ClientEvent::Mapped {
-                    server,
-                    local,
-                    mapped,
-                } => {
-                    println!("mapped {local} -> {mapped} (server {server})");
-                    return Ok(());
-                }
+                ClientEvent::Mapped { server, mapped, .. } => return Ok((server, local, mapped)),
                 ClientEvent::Failed { server, why } => {
-                    eprintln!("STUN server {server}: {why}");
-                    failures.push(server);
-                    if failures.len() == count {
-                        bail!("no STUN server gave a mapping");
+                    failures.push(format!("STUN server {server}: {why}"));
+                    if failures.len() >= count {
+                        return Err(failures);
                     }
                 }
-                // Only a refresh reports a change; this command stops at the first mapping.
+                // Only a refresh reports a change; this stops at the first mapping.
                 _ => {}
             }
         }
