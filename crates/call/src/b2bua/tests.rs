@@ -135,6 +135,12 @@ impl Rig {
         self.feed_none();
     }
 
+    /// Bob, the callee at `b`, answers `invite` with `status`, with his SDP when `sdp`.
+    fn bob_answers(&mut self, b: Path, invite: &Request, status: u16, sdp: bool) {
+        let r = reply(invite, status, "bob", "<sip:2002@192.168.1.30>", sdp);
+        self.feed(b, Message::Response(r));
+    }
+
     fn feed_none(&mut self) {
         while let Some(ev) = self.txl.poll_event() {
             if let TxEvent::TimedOut { tx } = ev {
@@ -221,27 +227,9 @@ fn rfc3261_13_basic_call_with_topology_hiding() {
     assert!((30000..31000).contains(&ep.rtp_port) && ep.rtp_port & 1 == 0);
     assert!(text.contains("\"Alice\""), "display name kept");
 
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            180,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            false,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 180, false);
     assert_eq!(statuses_to(&rig.sent(), a), [180]);
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            200,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            true,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 200, true);
     let out = rig.sent();
     assert_eq!(statuses_to(&out, a), [200]);
     let ack = request_to(&out, b, sip::Method::Ack);
@@ -355,16 +343,7 @@ fn rfc3261_9_2_cancel_before_answer() {
     let (a, b) = (rig.a, rig.b[0]);
     rig.feed(a, Message::Request(invite()));
     let b_invite = request_to(&rig.sent(), b, sip::Method::Invite);
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            180,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            false,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 180, false);
     rig.sent();
     let mut cancel = invite();
     cancel.method = sip::Method::Cancel;
@@ -396,16 +375,7 @@ fn busy_callee_is_relayed_and_unreachable_one_times_out_with_408() {
     let (a, b) = (rig.a, rig.b[0]);
     rig.feed(a, Message::Request(invite()));
     let b_invite = request_to(&rig.sent(), b, sip::Method::Invite);
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            486,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            false,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 486, false);
     let out = rig.sent();
     assert_eq!(statuses_to(&out, a), [486]);
     request_to(&out, b, sip::Method::Ack); // the transaction acknowledges a non-2xx itself

@@ -326,16 +326,7 @@ fn rfc3261_14_2_reinvite_before_other_side_answers_gets_500_retry_after() {
     let (a, b) = (rig.a, rig.b[0]);
     rig.feed(a, Message::Request(invite()));
     let b_invite = request_to(&rig.sent(), b, Method::Invite);
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            180,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            false,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 180, false);
     rig.sent();
     // The ringing callee sends UPDATE in its early dialog.
     let mut bp = Peer {
@@ -495,16 +486,7 @@ fn rfc3262_reliable_provisional_relayed_with_own_rseq_and_prack_mapped() {
         statuses_to(&out, a).is_empty(),
         "answered when the callee answers"
     );
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_prack,
-            200,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            false,
-        )),
-    );
+    rig.bob_answers(b, &b_prack, 200, false);
     assert_eq!(statuses_to(&rig.sent(), a), [200]);
     // Acknowledged: no more retransmissions.
     rig.advance(Duration::from_secs(2));
@@ -1155,16 +1137,7 @@ fn rfc3262_caller_requiring_100rel_gets_reliable_18x_from_an_unreliable_callee()
         b_invite.headers.get(&HeaderName::Require).is_none(),
         "only offered to the callee"
     );
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            180,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            false,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 180, false);
     let r180 = response_to(&rig.sent(), a, 180);
     assert_eq!(r180.headers.get(&HeaderName::Require), Some("100rel"));
     let rseq = &r180

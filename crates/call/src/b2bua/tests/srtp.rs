@@ -171,16 +171,7 @@ fn establish(proto: &str) -> Established {
         "192.168.1.10",
         "anchored: the relay translates"
     );
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            200,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            true,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 200, true);
     let out = rig.sent();
     assert_eq!(statuses_to(&out, a), [200]);
     let ok = out
@@ -351,16 +342,7 @@ fn rfc4568_sdes_over_udp_savp_is_refused_avp_is_answered_plain() {
         "192.168.1.20",
         "two plain internal phones keep direct media"
     );
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            200,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            true,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 200, true);
     let out = rig.sent();
     assert_eq!(statuses_to(&out, a), [200]);
 }
@@ -421,16 +403,7 @@ fn payload_security_callee_is_offered_rtp_savp_and_an_answer_without_keys_fails(
     assert_eq!(offer.audio().unwrap().media_line().proto, "RTP/SAVP");
     assert_eq!(crypto_lines(&offer).len(), 1);
     // The callee answers plain: the fork fails, the caller hears 488.
-    rig.feed(
-        b,
-        Message::Response(reply(
-            &b_invite,
-            200,
-            "bob",
-            "<sip:2002@192.168.1.30>",
-            true,
-        )),
-    );
+    rig.bob_answers(b, &b_invite, 200, true);
     let out = rig.sent();
     assert_eq!(statuses_to(&out, a), [488]);
 }
