@@ -78,6 +78,22 @@ impl Relay {
             ch.malformed += 1;
             return None;
         }
+        // Nor does anything before the channel is paired: the office phone answering a remote
+        // caller sends from the moment it answers, before its SDP reaches the relay as the
+        // channel's direct peer, and may share the remote device's known IP (a NAT hairpin, a
+        // VPN, one host). Latching it would make it "the device"; the real device then meets
+        // a third-address rejection. Nothing could be forwarded yet anyway.
+        if ch.pairing == Pairing::Unpaired {
+            let latched = if rtcp_port {
+                ch.rtcp_latch.addr()
+            } else {
+                ch.rtp_latch.addr()
+            };
+            if latched != Some(from) {
+                ch.no_destination += 1;
+                return None;
+            }
+        }
         let mut len = len;
         if let Some(srtp) = ch.srtp.as_mut() {
             match srtp.unprotect(&mut buf[..len], kind) {

@@ -316,6 +316,11 @@ fn known_ips_policy_keeps_a_port_scanner_from_latching_first() {
     });
     let ch = r.allocate(t, CallRef(1), LegRef(1)).unwrap();
     r.set_peer(t, ch, home_phone()).unwrap();
+    let desk = DirectPeer {
+        rtp: a("192.168.1.30:5004"),
+        rtcp: None,
+    };
+    r.pair_direct(t, ch, desk).unwrap();
     let p = r.rtp_port(ch).unwrap();
     r.on_packet(t, p, scanner, &rtp(1, 0));
     assert_eq!(r.snapshot(ch).unwrap().latched_rtp, Some(scanner));
@@ -326,7 +331,10 @@ fn a_stranger_latched_before_the_sdp_arrived_is_dropped_when_it_does() {
     // The callee's channel is offered before its answer says who it is; a scanner hits it.
     let t = Instant::now();
     let mut r = relay(config(40000..=40009));
+    let caller = r.allocate(t, CallRef(1), LegRef(1)).unwrap();
+    r.set_peer(t, caller, home_phone()).unwrap();
     let ch = r.allocate(t, CallRef(1), LegRef(2)).unwrap();
+    r.pair(t, caller, ch).unwrap();
     let p = r.rtp_port(ch).unwrap();
     let scanner = a("203.0.113.66:40000");
     r.on_packet(t, p, scanner, &rtp(1, 0));
@@ -433,8 +441,9 @@ fn nothing_is_forwarded_before_the_other_side_has_a_destination() {
     let ca = r.allocate(t, CallRef(1), LegRef(1)).unwrap();
     let pa = r.rtp_port(ca).unwrap();
     let phone = a("198.51.100.20:61000");
-    // Unpaired: the source latches but there is nowhere to send to.
+    // Unpaired: nowhere to send to, and the source does not latch.
     assert_eq!(r.on_packet(t, pa, phone, &rtp(1, 0)), None);
+    assert_eq!(r.snapshot(ca).unwrap().latched_rtp, None);
     let cb = r.allocate(t, CallRef(1), LegRef(2)).unwrap();
     r.set_peer(t, cb, itsp()).unwrap();
     r.pair(t, ca, cb).unwrap();
@@ -463,6 +472,53 @@ fn nothing_is_forwarded_before_the_other_side_has_a_destination() {
     );
     assert_eq!(r.snapshot(cb).unwrap().latched_rtp, None);
     assert_eq!(r.snapshot(cb).unwrap().malformed, 1);
+}
+
+/// The office phone answering a remote caller sends at once, often before its 200 OK (and so
+/// its address) has reached the relay. Sharing the remote device's IP (one host, a hairpin NAT),
+/// its packets must not latch as the device's, or the device becomes a third address.
+#[test]
+fn rfc4961_office_phone_sending_before_its_answer_is_known_does_not_latch_as_the_device() {
+    let t = Instant::now();
+    let mut r = relay(config(40000..=40009));
+    let ch = r.allocate(t, CallRef(1), LegRef(1)).unwrap();
+    let phone = a("127.0.0.1:27694");
+    r.set_peer(
+        t,
+        ch,
+        Peer {
+            signalling_ip: Some(phone.ip()),
+            ..Peer::new(phone)
+        },
+    )
+    .unwrap();
+    let p = r.rtp_port(ch).unwrap();
+    let desk = DirectPeer {
+        rtp: a("127.0.0.1:30100"),
+        rtcp: None,
+    };
+    assert_eq!(r.on_packet(t, p, desk.rtp, &rtp(1, 0)), None);
+    assert_eq!(r.on_packet(t + ms(20), p, desk.rtp, &rtp(2, 160)), None);
+    r.pair_direct(t + ms(30), ch, desk).unwrap();
+    assert_eq!(
+        r.on_packet(t + ms(40), p, phone, &rtp(1, 0)),
+        Some(Forward {
+            from_port: p,
+            to: desk.rtp
+        })
+    );
+    assert_eq!(
+        r.on_packet(t + ms(41), p, desk.rtp, &rtp(3, 320)),
+        Some(Forward {
+            from_port: p,
+            to: phone
+        })
+    );
+    let s = r.snapshot(ch).unwrap();
+    assert_eq!(
+        (s.latched_rtp, s.rejected, s.no_destination),
+        (Some(phone), 0, 2)
+    );
 }
 
 #[test]
