@@ -34,7 +34,8 @@
 # Useful bench/media_sip.py options (after --): --memory-calls N (default 1000; 0 skips the
 # memory-per-call reading, ~3 min: N calls held without media on the fresh servers, RSS read after
 # --memory-settle 40 s), --max-steps N per server, --quiet-max-wait S, --bg-retries N,
-# --no-direct.
+# --no-direct, --pin (each relay server, all its threads, on CPU 1; the driver and so rtpload on
+# CPU 0; for both servers alike), --threads N (rtpengine --num-threads, default 2 as run-media.sh).
 # Environment: BENCH_DIR (default <repo>/../shared/bench), HOMELINE (binary).
 #
 # Bounded: the build under 3600 s, the measurement under --run-timeout, every rtpload run under

@@ -596,6 +596,15 @@ def autogroup(pid):
         return None
 
 
+def pin(pid, cpu):
+    """Puts every thread of `pid` on CPU `cpu` (threads started later inherit it)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), {cpu})
+        except OSError:
+            pass  # a thread that just ended
+
+
 def homeline_status(hl_bin, data, config):
     try:
         p = subprocess.run([hl_bin, "--data", data, "--config", config, "status", "--json"],
@@ -664,6 +673,9 @@ def main():
     ap.add_argument("--bg-max", type=float, default=25.0)
     ap.add_argument("--bg-retries", type=int, default=1)
     ap.add_argument("--cooldown", type=float, default=2.0)
+    ap.add_argument("--pin", action="store_true",
+                    help="relay server (all its threads) on CPU 1, this driver and so rtpload on "
+                         "CPU 0, for both servers alike: on 2 cores neither then preempts the other")
     args = ap.parse_args()
     # fields mediabench.step()/Rtpengine read
     args.local_ip, args.gen_port_base, args.size = "127.0.0.1", 10000, 172
@@ -682,7 +694,11 @@ def main():
     results = {s: [] for s in servers}
     memory = {}
     best = {}
-    sched = {"driver (rtpload's parent)": autogroup(os.getpid())}
+    if args.pin:
+        # rtpload is this driver's child: it inherits CPU 0.
+        pin(os.getpid(), 0)
+    sched = {"driver (rtpload's parent)": autogroup(os.getpid()),
+             "pinning": "servers on CPU 1, driver and rtpload on CPU 0" if args.pin else "none"}
     rtpe = None
     hl = None
     ctx = {}
@@ -701,6 +717,8 @@ def main():
                         f.write(str(args.nice))
                 except OSError as e:
                     log(f"note: could not set rtpengine's autogroup nice: {e}")
+            if args.pin:
+                pin(rpid, 1)
             ng = ngclient.NgClient(args.ng)
             ctx["rtpengine"] = (RtpengineRss(ng, rpid), [rpid], None)
             sched["rtpengine"] = autogroup(rpid)
@@ -712,6 +730,8 @@ def main():
                     passwords[p[0]] = p[1]
             host, port = args.hl_sip.rsplit(":", 1)
             drv = SipDriver((host, int(port)), args.realm, args.local_ip, args.sip_port_base, passwords)
+            if args.pin:
+                pin(args.hl_pid, 1)
             hl = Homeline(args, drv, args.hl_pid)
             ctx["homeline"] = (hl, [args.hl_pid], args.hl_pid)
             sched["homeline"] = autogroup(args.hl_pid)
