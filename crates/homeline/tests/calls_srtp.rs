@@ -398,3 +398,88 @@ fn payload_security_station_over_udp_cannot_register_or_call() {
     assert!(!statuses.contains(&200), "{statuses:?}");
     other.wait_closed();
 }
+
+/// RFC 3515 blind transfer to an SRTP phone over TLS: two plain-RTP office phones talk
+/// (direct media), the callee puts the caller on hold and transfers it to 2003, whose
+/// `mediaenc=srtp-mand` phone offers RTP/SAVP in its answer to homeline's offerless INVITE.
+/// homeline takes a relay channel for the target's leg (when ringing a payload-security
+/// station, `secure`; else when the SRTP offer arrives), terminates SRTP there with a key of
+/// its own and re-anchors the transferee's plain RTP in the same channel: audio both ways,
+/// the target's leg SRTP in and out, no key over UDP.
+fn blind_transfer_to_an_srtp_target(tag: &str, secure: bool, relay: RangeInclusive<u16>) {
+    let certs = TempDir::new(&format!("{tag}-certs"));
+    let (crt, key) = self_signed(&certs.0, "server", "127.0.0.1");
+    let pbx = tls_pbx_secure(
+        tag,
+        &[("2001", false), ("2002", false), ("2003", false)],
+        if secure { &["2003"] } else { &[] },
+        &crt,
+        &key,
+        "",
+        &format!("[media]\nports = \"{}-{}\"\n", relay.start(), relay.end()),
+    );
+    let mut a = Phone::start("RTP-2001", pbx.server.internal, "2001", PW);
+    a.wait_registered();
+    let mut b = Phone::start("RTP-2002", pbx.server.internal, "2002", PW);
+    b.wait_registered();
+    let mut c = srtp_phone(&certs, &crt, "SRTP-2003", pbx.internal, "2003");
+
+    connect_call(&mut a, &mut b);
+    std::thread::sleep(Duration::from_millis(300));
+    let invite_200 = |m: &TraceMsg| {
+        m.status() == Some(200)
+            && m.text
+                .lines()
+                .any(|l| l.starts_with("CSeq:") && l.ends_with(" INVITE"))
+    };
+    let before = b.count_received(invite_200);
+    b.hold();
+    b.wait_received(before, "200 to the hold re-INVITE", invite_200);
+    let (relay_before, _) = relay_counters(&pbx);
+    b.transfer("2003");
+    c.wait_incoming();
+    c.answer();
+    c.wait_established();
+    b.wait_closed();
+    c.wait_rtp();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.closed_reason(), None, "the transferee's call ended");
+
+    let (sa, sc) = talk_and_hang_up(&mut a, &mut c, 1);
+    assert_audio_both_ways((&a, sa), (&c, sc), MIN_PACKETS);
+    let (relayed, auth_failures) = relay_counters(&pbx);
+    eprintln!("relay: {relay_before} -> {relayed} packets, {auth_failures} SRTP auth failures");
+    assert!(
+        relayed > relay_before + 2 * MIN_PACKETS,
+        "relay forwarded {relay_before} -> {relayed}"
+    );
+    assert_signalling_over_tls(&c);
+    assert_received_srtp_from_relay(&c, &relay);
+    // The transferee's media moved to the relay: its last SDP received names a relay port.
+    let last = sdp_bodies(&a, false)
+        .pop()
+        .expect("an SDP for the transferee");
+    let media = last.media().unwrap();
+    assert!(
+        relay.contains(&media.port),
+        "RTP-2001 after the transfer: media at {media:?}:\n{}",
+        last.text
+    );
+    assert!(
+        crypto_lines(&last).is_empty(),
+        "a key over UDP:\n{}",
+        last.text
+    );
+    // One channel, taken for the target in the referrer's (the callee's) place: SRTP both ways.
+    assert_legs(&pbx.server, &[("callee", true)]);
+}
+
+#[test]
+fn rfc3515_blind_transfer_to_a_payload_security_station_is_srtp_on_its_leg() {
+    blind_transfer_to_an_srtp_target("srtp-xfer", true, 32400..=32499);
+}
+
+#[test]
+fn rfc3515_blind_transfer_to_a_phone_offering_srtp_takes_a_channel_for_its_offer() {
+    blind_transfer_to_an_srtp_target("srtp-xfer-offer", false, 32500..=32599);
+}

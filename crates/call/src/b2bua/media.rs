@@ -181,10 +181,19 @@ pub(crate) struct CallMedia {
 }
 
 impl CallMedia {
-    fn leg(&mut self, leg: MediaLeg) -> &mut LegMedia {
+    /// One leg's media state.
+    pub(crate) fn leg_mut(&mut self, leg: MediaLeg) -> &mut LegMedia {
         match leg {
             MediaLeg::Caller => &mut self.caller,
             MediaLeg::Callee => &mut self.callee,
+        }
+    }
+
+    /// One leg's media state, read only.
+    pub(crate) fn leg_ref(&self, leg: MediaLeg) -> &LegMedia {
+        match leg {
+            MediaLeg::Caller => &self.caller,
+            MediaLeg::Callee => &self.callee,
         }
     }
 
@@ -243,7 +252,7 @@ pub(crate) fn admit(
     }
     for (leg, _) in need {
         match ctl.allocate(now, call, leg) {
-            Ok(port) => media.leg(leg).port = Some(port),
+            Ok(port) => media.leg_mut(leg).port = Some(port),
             Err(hit) => {
                 ctl.release_call(now, call);
                 return Err(MediaError::Limit(hit));
@@ -317,7 +326,7 @@ pub(crate) fn pass(
     };
     let to = from.other();
     sdes::on_incoming(
-        &mut media.leg(from).sdes,
+        &mut media.leg_mut(from).sdes,
         &sdp,
         role,
         from_path,
@@ -330,10 +339,10 @@ pub(crate) fn pass(
         }
         // SDES that cannot be used here (no TLS) is answered plain; the keys go nowhere.
         let mut out = sdp;
-        let other = media.leg(from).sdes.clone();
+        let other = media.leg_mut(from).sdes.clone();
         let rng = &mut rand::rngs::OsRng;
         sdes::on_outgoing(
-            &mut media.leg(to).sdes,
+            &mut media.leg_mut(to).sdes,
             &other,
             &mut out,
             role,
@@ -344,9 +353,9 @@ pub(crate) fn pass(
         return Ok(Some((ct, Bytes::from(out.to_bytes()))));
     }
     let endpoint = sdp::media_endpoint(&sdp);
-    media.leg(from).endpoint = endpoint;
-    let src_port = media.leg(from).port;
-    let dst_port = media.leg(to).port;
+    media.leg_mut(from).endpoint = endpoint;
+    let src_port = media.leg_mut(from).port;
+    let dst_port = media.leg_mut(to).port;
     if src_port.is_some() {
         let peer = peer_of(&sdp, endpoint, from_path.remote.ip());
         ctl.set_peer(now, call, from, peer, renegotiated);
@@ -356,9 +365,9 @@ pub(crate) fn pass(
         Some(port) => sdp::anchor(&sdp, ip, port, false),
         None => sdp,
     };
-    let other = media.leg(from).sdes.clone();
+    let other = media.leg_mut(from).sdes.clone();
     sdes::on_outgoing(
-        &mut media.leg(to).sdes,
+        &mut media.leg_mut(to).sdes,
         &other,
         &mut out,
         role,
@@ -366,8 +375,8 @@ pub(crate) fn pass(
         &mut rand::rngs::OsRng,
     );
     for leg in [from, to] {
-        if media.leg(leg).port.is_some() {
-            let keys = media.leg(leg).sdes.keys();
+        if media.leg_mut(leg).port.is_some() {
+            let keys = media.leg_mut(leg).sdes.keys();
             ctl.set_srtp(now, call, leg, keys);
         }
     }
@@ -387,7 +396,7 @@ pub(crate) fn pass(
             media.paired = true;
         }
         (Some(_), None) => {
-            if let Some(peer) = media.leg(to).endpoint.and_then(direct_peer) {
+            if let Some(peer) = media.leg_mut(to).endpoint.and_then(direct_peer) {
                 ctl.pair_direct(now, call, from, peer);
             }
         }

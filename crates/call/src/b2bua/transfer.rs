@@ -22,6 +22,7 @@ use super::attended::{Consult, Replaces};
 use super::in_dialog::{ack_for, request_pending, Pending, ALLOW};
 use super::leg::{body_of, remote_target, BranchState, CalleeBranch, Dialog};
 use super::media::{self, MediaLeg};
+use super::sdes::LegSdes;
 use super::{better_failure, warning, with, B2bua, CallEvent, CallRef, EndReason, Side, Target};
 
 /// A transfer in progress.
@@ -38,8 +39,14 @@ pub(super) struct Transfer {
     pub(super) forks: Vec<CalleeBranch>,
     pub(super) stage: Stage,
     failure: Option<StatusCode>,
-    /// A relay channel was taken for the referrer's leg because the target is external.
+    /// A relay channel was taken for the referrer's leg: the target is external, or its
+    /// media is SRTP, which only the relay can translate.
     pub(super) allocated: bool,
+    /// The target's station requires payload security (SRTP over TLS).
+    secure: bool,
+    /// The referrer's SRTP state, put back if the transfer fails after the target answered:
+    /// the target's leg starts with a state (and a key of homeline's) of its own.
+    referrer_sdes: Option<LegSdes>,
     /// Attended transfer: the consultation call whose target dialog is taken over.
     pub(super) consult: Option<Consult>,
     /// The target had answered and was hung up when the transfer failed.
@@ -57,6 +64,8 @@ impl Transfer {
             stage: Stage::Lookup,
             failure: None,
             allocated: false,
+            secure: false,
+            referrer_sdes: None,
             consult: None,
             target_hung_up: false,
         }
@@ -268,13 +277,18 @@ impl B2bua {
         };
         let leg = t.referrer;
         let number = t.target.clone();
-        let leg_media = match leg {
-            MediaLeg::Caller => &mut call.media.caller,
-            MediaLeg::Callee => &mut call.media.callee,
+        t.secure = targets.iter().any(|x| x.payload_security);
+        // As for a call's callee (media::admit): a channel when the target crosses the
+        // Internet, or is reached over TLS and its leg will be SRTP (the target requires it,
+        // or the transferee's leg is SRTP), so the relay can translate the keys.
+        let srtp = t.secure || call.media.leg_ref(leg.other()).sdes.is_srtp();
+        let needs = |x: &Target| {
+            x.path.zone == Zone::External
+                || (srtp && x.path.transport == sip_proto::path::Transport::Tls)
         };
-        if leg_media.port.is_none() && targets.iter().any(|x| x.path.zone == Zone::External) {
-            // The target crosses the Internet where the referrer did not: its leg needs a
-            // channel now.
+        let leg_media = call.media.leg_mut(leg);
+        if leg_media.port.is_none() && targets.iter().any(needs) {
+            // The target's leg needs the relay where the referrer's did not: a channel now.
             match self.relay.allocate(now, call_ref, leg) {
                 Ok(port) => {
                     leg_media.port = Some(port);
@@ -426,6 +440,7 @@ impl B2bua {
             }
         }
         let referrer = t.referrer;
+        let secure = t.secure;
         keep(self, sent);
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
@@ -433,8 +448,36 @@ impl B2bua {
         let Some(transferee_path) = call.dialog(referrer.other()).map(|d| d.path) else {
             return;
         };
+        let body = body_of(&resp.headers, &resp.body);
+        // The target's leg is a new device: SRTP state and homeline's key of its own.
+        let mut fresh = LegSdes::default();
+        fresh.required = secure;
+        let old = std::mem::replace(&mut call.media.leg_mut(referrer).sdes, fresh);
+        if let Some(t) = call.ext.transfer.as_mut() {
+            t.referrer_sdes = Some(old);
+        }
+        if call.media.leg_ref(referrer).port.is_none()
+            && media::caller_sdes(body.as_ref(), &fork_path)
+        {
+            // An SRTP offer from a target that needed no channel when it was rung: only the
+            // relay can give the transferee plain RTP (or other keys) for it.
+            match self.relay.allocate(now, call_ref, referrer) {
+                Ok(port) => {
+                    call.media.leg_mut(referrer).port = Some(port);
+                    if let Some(t) = call.ext.transfer.as_mut() {
+                        t.allocated = true;
+                    }
+                }
+                Err(hit) => {
+                    let why = hit.to_string();
+                    self.hang_up_connecting_fork(txl, now, call_ref);
+                    self.fail_transfer(txl, now, call_ref, StatusCode::SERVICE_UNAVAILABLE, &why);
+                    return;
+                }
+            }
+        }
         // The target's offer, seen by the transferee as coming from the referrer's leg.
-        let offer = match body_of(&resp.headers, &resp.body) {
+        let offer = match body {
             None => Err((
                 StatusCode::NOT_ACCEPTABLE_HERE,
                 "the target sent no SDP offer".into(),
@@ -738,9 +781,15 @@ impl B2bua {
         }
         if t.allocated {
             self.relay.release(now, call_ref, t.referrer);
-            match t.referrer {
-                MediaLeg::Caller => call.media.caller.port = None,
-                MediaLeg::Callee => call.media.callee.port = None,
+            call.media.leg_mut(t.referrer).port = None;
+        }
+        if let Some(old) = t.referrer_sdes.clone() {
+            let leg = call.media.leg_mut(t.referrer);
+            leg.sdes = old;
+            if leg.port.is_some() {
+                // The channel stays the referrer's: its keys again.
+                self.relay
+                    .set_srtp(now, call_ref, t.referrer, leg.sdes.keys());
             }
         }
         if let Some(consult) = t.consult {
