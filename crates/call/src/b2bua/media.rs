@@ -214,6 +214,13 @@ pub fn caller_sdes(body: Option<&(String, Bytes)>, path: &Path) -> bool {
             .unwrap_or(false)
 }
 
+/// Whether a callee-side device reached over `path` needs a relay channel: it crosses the
+/// Internet, or it is reached over TLS and its leg will be SRTP (`srtp`), whose keys only the
+/// relay can translate.
+pub(crate) fn needs_channel(path: &Path, srtp: bool) -> bool {
+    path.zone == Zone::External || (srtp && path.transport == sip_proto::path::Transport::Tls)
+}
+
 /// Takes the channels a new call needs: one for the caller when it is external or SRTP
 /// (`caller_srtp`), one for the callee side when any contact rung is external, or is reached
 /// over TLS and will be offered SRTP (the caller's leg is SRTP, or the callee station requires
@@ -236,10 +243,9 @@ pub(crate) fn admit(
     if caller.zone == Zone::External || caller_srtp {
         need.push((MediaLeg::Caller, caller));
     }
-    let tls = |p: &&&Path| p.transport == sip_proto::path::Transport::Tls;
     if let Some(p) = callees
         .iter()
-        .find(|p| p.zone == Zone::External || (tls(p) && (caller_srtp || callee_secure)))
+        .find(|p| needs_channel(p, caller_srtp || callee_secure))
     {
         need.push((MediaLeg::Callee, p));
     }
@@ -275,10 +281,7 @@ pub(crate) fn admit_more(
     callees: &[&Path],
 ) -> Result<(), MediaError> {
     let srtp = media.caller.sdes.is_srtp() || media.callee.sdes.required;
-    let needs = |p: &&Path| {
-        p.zone == Zone::External || (srtp && p.transport == sip_proto::path::Transport::Tls)
-    };
-    if media.callee.port.is_some() || !callees.iter().any(needs) {
+    if media.callee.port.is_some() || !callees.iter().any(|p| needs_channel(p, srtp)) {
         return Ok(());
     }
     addrs.for_path(caller)?;

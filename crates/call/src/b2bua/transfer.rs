@@ -13,7 +13,6 @@ use super::sdes::SdpRole;
 use std::time::Instant;
 
 use bytes::Bytes;
-use policy::Zone;
 use sip::header::NameAddr;
 use sip::{HeaderAccess, HeaderName, Method, Request, Response, StatusCode, Uri};
 use sip_proto::tx::{TxId, TxLayer};
@@ -278,16 +277,10 @@ impl B2bua {
         let leg = t.referrer;
         let number = t.target.clone();
         t.secure = targets.iter().any(|x| x.payload_security);
-        // As for a call's callee (media::admit): a channel when the target crosses the
-        // Internet, or is reached over TLS and its leg will be SRTP (the target requires it,
-        // or the transferee's leg is SRTP), so the relay can translate the keys.
+        // As for a call's callee: SRTP when the target requires it or the transferee's leg is.
         let srtp = t.secure || call.media.leg_ref(leg.other()).sdes.is_srtp();
-        let needs = |x: &Target| {
-            x.path.zone == Zone::External
-                || (srtp && x.path.transport == sip_proto::path::Transport::Tls)
-        };
         let leg_media = call.media.leg_mut(leg);
-        if leg_media.port.is_none() && targets.iter().any(needs) {
+        if leg_media.port.is_none() && targets.iter().any(|x| media::needs_channel(&x.path, srtp)) {
             // The target's leg needs the relay where the referrer's did not: a channel now.
             match self.relay.allocate(now, call_ref, leg) {
                 Ok(port) => {
@@ -470,7 +463,6 @@ impl B2bua {
                 }
                 Err(hit) => {
                     let why = hit.to_string();
-                    self.hang_up_connecting_fork(txl, now, call_ref);
                     self.fail_transfer(txl, now, call_ref, StatusCode::SERVICE_UNAVAILABLE, &why);
                     return;
                 }
@@ -501,12 +493,10 @@ impl B2bua {
             Ok(Some(b)) => b,
             Ok(None) => {
                 let s = StatusCode::NOT_ACCEPTABLE_HERE;
-                self.hang_up_connecting_fork(txl, now, call_ref);
                 self.fail_transfer(txl, now, call_ref, s, s.reason());
                 return;
             }
             Err((status, why)) => {
-                self.hang_up_connecting_fork(txl, now, call_ref);
                 self.fail_transfer(txl, now, call_ref, status, &why);
                 return;
             }
@@ -667,16 +657,16 @@ impl B2bua {
         if let Some(c) = self.calls.get_mut(&call_ref) {
             c.ext.offer = None;
         }
-        self.hang_up_connecting_fork(txl, now, call_ref);
         self.fail_transfer(txl, now, call_ref, status, status.reason());
     }
 
-    /// ACK and BYE for the fork that answered while the transfer was being connected.
+    /// ACK and BYE for the fork that answered while the transfer was being connected; once.
     fn hang_up_connecting_fork(&mut self, txl: &mut TxLayer, now: Instant, call_ref: CallRef) {
         let Some(t) = self
             .calls
             .get_mut(&call_ref)
             .and_then(|c| c.ext.transfer.as_mut())
+            .filter(|t| !t.target_hung_up)
         else {
             return;
         };

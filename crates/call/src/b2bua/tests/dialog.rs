@@ -887,6 +887,47 @@ fn rfc3515_blind_transfer_to_target_that_answers() {
     assert!(rig.b2b.is_empty());
 }
 
+/// The transferee refuses the re-INVITE carrying the target's offer: the target, which had
+/// answered, gets one ACK and one BYE (not one per failure path it went through), and the
+/// referrer a NOTIFY with the refusal.
+#[test]
+fn rfc3515_transferee_refusing_the_target_offer_hangs_the_target_up_once() {
+    let mut rig = Rig::new(1);
+    let up = refer_from_callee(&mut rig);
+    let call = transfer_requested(&mut rig);
+    let c = path("192.168.1.40:5060", Zone::Internal);
+    let target = Target {
+        uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
+        path: c,
+        payload_security: false,
+        registered_sips: false,
+    };
+    assert!(rig
+        .b2b
+        .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target])));
+    let c_invite = request_to(&rig.sent(), c, Method::Invite);
+    rig.feed(
+        c,
+        Message::Response(sdp_reply(&c_invite, 200, "carol", TARGET_SDP)),
+    );
+    let a_reinvite = request_to(&rig.sent(), up.a.path, Method::Invite);
+    let refused = Response::for_request(&a_reinvite, StatusCode::NOT_ACCEPTABLE_HERE, None);
+    rig.feed(up.a.path, Message::Response(refused));
+    let out = rig.sent();
+    let to_target = |method: Method| {
+        out.iter()
+            .filter(|(to, m)| *to == c && matches!(m, Message::Request(r) if r.method == method))
+            .count()
+    };
+    assert_eq!(
+        (to_target(Method::Ack), to_target(Method::Bye)),
+        (1, 1),
+        "{out:#?}"
+    );
+    let n = request_to(&out, up.b.path, Method::Notify);
+    assert!(n.body.starts_with(b"SIP/2.0 488"), "{n:?}");
+}
+
 #[test]
 fn rfc3515_transfer_target_busy_keeps_the_call() {
     let mut rig = Rig::new(1);
