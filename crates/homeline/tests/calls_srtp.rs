@@ -115,6 +115,18 @@ fn relay_counters(pbx: &TlsPbx) -> (u64, u64) {
     )
 }
 
+/// Asserts that the relay forwarded more than a talk's packets both ways since its packet
+/// counter read `before`; returns its SRTP authentication failures.
+fn assert_relayed_since(pbx: &TlsPbx, before: u64, what: &str) -> u64 {
+    let (relayed, auth_failures) = relay_counters(pbx);
+    eprintln!("{what}: relay {before} -> {relayed} packets, {auth_failures} SRTP auth failures");
+    assert!(
+        relayed > before + 2 * MIN_PACKETS,
+        "{what}: relay forwarded {before} -> {relayed}"
+    );
+    auth_failures
+}
+
 /// baresip 1.0.0 sends two RTCP packets of an SRTP stream without SRTCP protection: an APP
 /// "PINGPONG" as it starts the stream and the BYE as it hangs up (seen with tcpdump; the
 /// peer in a direct baresip call logs "failed to decrypt RTCP", CLIENTS.md §1). The relay
@@ -209,7 +221,7 @@ fn srtp_phones_talk_both_ways(tag: &str, external: bool, relay: RangeInclusive<u
     connect_call(&mut a, &mut b);
     let (relay_before, _) = relay_counters(&pbx);
     let (sa, sb) = talk_and_hang_up(&mut a, &mut b, 1);
-    let (relayed, auth_failures) = relay_counters(&pbx);
+    let auth_failures = assert_relayed_since(&pbx, relay_before, "the call");
 
     assert_audio_both_ways((&a, sa), (&b, sb), MIN_PACKETS);
     for p in [&a, &b] {
@@ -217,11 +229,6 @@ fn srtp_phones_talk_both_ways(tag: &str, external: bool, relay: RangeInclusive<u
         assert_received_srtp_from_relay(p, &relay);
     }
     assert_keys_not_passed_through(&a, &b);
-    eprintln!("relay: {relay_before} -> {relayed} packets, {auth_failures} SRTP auth failures");
-    assert!(
-        relayed > relay_before + 2 * MIN_PACKETS,
-        "relay forwarded {relay_before} -> {relayed}"
-    );
     assert!(auth_failures <= 2 * BARESIP_PLAIN_RTCP, "{auth_failures}");
     assert_legs(&pbx.server, &[("caller", true), ("callee", true)]);
 }
@@ -243,14 +250,7 @@ fn mixed_call(pbx: &TlsPbx, caller: &mut Phone, callee: &mut Phone, nth: usize) 
     connect_call(caller, callee);
     let (sc, se) = talk_and_hang_up(caller, callee, nth);
     assert_audio_both_ways((caller, sc), (callee, se), MIN_PACKETS);
-    let (relayed, auth_failures) = relay_counters(pbx);
-    eprintln!(
-        "call {nth}: relay {relay_before} -> {relayed} packets, {auth_failures} SRTP auth failures"
-    );
-    assert!(
-        relayed > relay_before + 2 * MIN_PACKETS,
-        "call {nth}: relay forwarded {relay_before} -> {relayed}"
-    );
+    let auth_failures = assert_relayed_since(pbx, relay_before, &format!("call {nth}"));
     assert!(
         auth_failures <= nth as u64 * BARESIP_PLAIN_RTCP,
         "{auth_failures}"
@@ -447,12 +447,7 @@ fn blind_transfer_to_an_srtp_target(tag: &str, secure: bool, relay: RangeInclusi
 
     let (sa, sc) = talk_and_hang_up(&mut a, &mut c, 1);
     assert_audio_both_ways((&a, sa), (&c, sc), MIN_PACKETS);
-    let (relayed, auth_failures) = relay_counters(&pbx);
-    eprintln!("relay: {relay_before} -> {relayed} packets, {auth_failures} SRTP auth failures");
-    assert!(
-        relayed > relay_before + 2 * MIN_PACKETS,
-        "relay forwarded {relay_before} -> {relayed}"
-    );
+    assert_relayed_since(&pbx, relay_before, "after the transfer");
     assert_signalling_over_tls(&c);
     assert_received_srtp_from_relay(&c, &relay);
     // The transferee's media moved to the relay: its last SDP received names a relay port.

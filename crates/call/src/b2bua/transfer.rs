@@ -279,23 +279,13 @@ impl B2bua {
         t.secure = targets.iter().any(|x| x.payload_security);
         // As for a call's callee: SRTP when the target requires it or the transferee's leg is.
         let srtp = t.secure || call.media.leg_ref(leg.other()).sdes.is_srtp();
-        let leg_media = call.media.leg_mut(leg);
-        if leg_media.port.is_none() && targets.iter().any(|x| media::needs_channel(&x.path, srtp)) {
-            // The target's leg needs the relay where the referrer's did not: a channel now.
-            match self.relay.allocate(now, call_ref, leg) {
-                Ok(port) => {
-                    leg_media.port = Some(port);
-                    t.allocated = true;
-                }
-                Err(hit) => {
-                    let why = hit.to_string();
-                    let s = StatusCode::SERVICE_UNAVAILABLE;
-                    self.fail_transfer(txl, now, call_ref, s, &why);
-                    return true;
-                }
+        let transferee = call.ext.station(leg.other()).to_string();
+        if targets.iter().any(|x| media::needs_channel(&x.path, srtp)) {
+            if let Err(why) = self.take_target_channel(now, call_ref) {
+                self.fail_transfer(txl, now, call_ref, StatusCode::SERVICE_UNAVAILABLE, &why);
+                return true;
             }
         }
-        let transferee = call.ext.station(leg.other()).to_string();
         for target in targets {
             let mut dialog = Dialog {
                 call_id: format!("{}@homeline", self.token()),
@@ -343,6 +333,27 @@ impl B2bua {
             t.stage = Stage::Ringing;
         }
         true
+    }
+
+    /// Gives the transfer's target leg (the referrer's) a relay channel unless it has one,
+    /// noting that the transfer took it; the refusal's reason otherwise.
+    fn take_target_channel(&mut self, now: Instant, call_ref: CallRef) -> Result<(), String> {
+        let Some(call) = self.calls.get_mut(&call_ref) else {
+            return Ok(());
+        };
+        let Some(t) = call.ext.transfer.as_mut() else {
+            return Ok(());
+        };
+        let leg = call.media.leg_mut(t.referrer);
+        if leg.port.is_none() {
+            let port = self
+                .relay
+                .allocate(now, call_ref, t.referrer)
+                .map_err(|hit| hit.to_string())?;
+            leg.port = Some(port);
+            t.allocated = true;
+        }
+        Ok(())
     }
 
     /// A response from transfer fork `fork`.
@@ -435,38 +446,27 @@ impl B2bua {
         let referrer = t.referrer;
         let secure = t.secure;
         keep(self, sent);
+        let body = body_of(&resp.headers, &resp.body);
+        // An SRTP offer from a target that needed no channel when it was rung: only the relay
+        // can give the transferee plain RTP (or other keys) for it.
+        if media::caller_sdes(body.as_ref(), &fork_path) {
+            if let Err(why) = self.take_target_channel(now, call_ref) {
+                self.fail_transfer(txl, now, call_ref, StatusCode::SERVICE_UNAVAILABLE, &why);
+                return;
+            }
+        }
         let Some(call) = self.calls.get_mut(&call_ref) else {
             return;
         };
         let Some(transferee_path) = call.dialog(referrer.other()).map(|d| d.path) else {
             return;
         };
-        let body = body_of(&resp.headers, &resp.body);
         // The target's leg is a new device: SRTP state and homeline's key of its own.
         let mut fresh = LegSdes::default();
         fresh.required = secure;
         let old = std::mem::replace(&mut call.media.leg_mut(referrer).sdes, fresh);
         if let Some(t) = call.ext.transfer.as_mut() {
             t.referrer_sdes = Some(old);
-        }
-        if call.media.leg_ref(referrer).port.is_none()
-            && media::caller_sdes(body.as_ref(), &fork_path)
-        {
-            // An SRTP offer from a target that needed no channel when it was rung: only the
-            // relay can give the transferee plain RTP (or other keys) for it.
-            match self.relay.allocate(now, call_ref, referrer) {
-                Ok(port) => {
-                    call.media.leg_mut(referrer).port = Some(port);
-                    if let Some(t) = call.ext.transfer.as_mut() {
-                        t.allocated = true;
-                    }
-                }
-                Err(hit) => {
-                    let why = hit.to_string();
-                    self.fail_transfer(txl, now, call_ref, StatusCode::SERVICE_UNAVAILABLE, &why);
-                    return;
-                }
-            }
         }
         // The target's offer, seen by the transferee as coming from the referrer's leg.
         let offer = match body {
@@ -763,7 +763,7 @@ impl B2bua {
     ) -> Option<Transfer> {
         self.hang_up_connecting_fork(txl, now, call_ref);
         let call = self.calls.get_mut(&call_ref)?;
-        let t = call.ext.transfer.take()?;
+        let mut t = call.ext.transfer.take()?;
         for b in &t.forks {
             if matches!(b.state, BranchState::Calling | BranchState::Proceeding) {
                 txl.send_request(now, b.cancel(), b.dialog.path);
@@ -773,7 +773,7 @@ impl B2bua {
             self.relay.release(now, call_ref, t.referrer);
             call.media.leg_mut(t.referrer).port = None;
         }
-        if let Some(old) = t.referrer_sdes.clone() {
+        if let Some(old) = t.referrer_sdes.take() {
             let leg = call.media.leg_mut(t.referrer);
             leg.sdes = old;
             if leg.port.is_some() {

@@ -779,6 +779,20 @@ fn rfc5630_5_3_a_sips_refer_to_asks_for_tls_only_targets() {
     }
 }
 
+/// Station 2003 as a transfer target at `addr` (its registered contact) in `zone`: its path
+/// and the [`Target`] the driver hands over.
+fn target_at(addr: &str, zone: Zone) -> (Path, Target) {
+    let p = path(addr, zone);
+    let host = addr.split(':').next().unwrap();
+    let target = Target {
+        uri: sip::Uri::parse(&format!("sip:2003@{host}")).unwrap(),
+        path: p,
+        payload_security: false,
+        registered_sips: false,
+    };
+    (p, target)
+}
+
 pub(super) const TARGET_SDP: &str = "v=0\r\no=carol 3 3 IN IP4 192.168.1.40\r\ns=-\r\nc=IN IP4 192.168.1.40\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 #[test]
@@ -786,13 +800,7 @@ fn rfc3515_blind_transfer_to_target_that_answers() {
     let mut rig = Rig::new(1);
     let mut up = refer_from_callee(&mut rig);
     let call = transfer_requested(&mut rig);
-    let c = path("192.168.1.40:5060", Zone::Internal);
-    let target = Target {
-        uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
-        path: c,
-        payload_security: false,
-        registered_sips: false,
-    };
+    let (c, target) = target_at("192.168.1.40:5060", Zone::Internal);
     assert!(rig
         .b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target])));
@@ -895,13 +903,7 @@ fn rfc3515_transferee_refusing_the_target_offer_hangs_the_target_up_once() {
     let mut rig = Rig::new(1);
     let up = refer_from_callee(&mut rig);
     let call = transfer_requested(&mut rig);
-    let c = path("192.168.1.40:5060", Zone::Internal);
-    let target = Target {
-        uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
-        path: c,
-        payload_security: false,
-        registered_sips: false,
-    };
+    let (c, target) = target_at("192.168.1.40:5060", Zone::Internal);
     assert!(rig
         .b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target])));
@@ -933,13 +935,7 @@ fn rfc3515_transfer_target_busy_keeps_the_call() {
     let mut rig = Rig::new(1);
     let mut up = refer_from_callee(&mut rig);
     let call = transfer_requested(&mut rig);
-    let c = path("192.168.1.40:5060", Zone::Internal);
-    let target = Target {
-        uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
-        path: c,
-        payload_security: false,
-        registered_sips: false,
-    };
+    let (c, target) = target_at("192.168.1.40:5060", Zone::Internal);
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
     let c_invite = request_to(&rig.sent(), c, Method::Invite);
@@ -1029,13 +1025,7 @@ fn rfc3515_transfer_to_remote_target_anchors_both_legs() {
     let mut rig = Rig::new(1);
     let up = refer_from_callee(&mut rig);
     let call = transfer_requested(&mut rig);
-    let d = path("198.51.100.50:5060", Zone::External);
-    let target = Target {
-        uri: sip::Uri::parse("sip:2003@198.51.100.50").unwrap(),
-        path: d,
-        payload_security: false,
-        registered_sips: false,
-    };
+    let (d, target) = target_at("198.51.100.50:5060", Zone::External);
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
     let d_invite = request_to(&rig.sent(), d, Method::Invite);
@@ -1090,13 +1080,7 @@ fn rfc3515_remote_caller_transfers_office_phone() {
             _ => None,
         })
         .unwrap();
-    let c = path("192.168.1.40:5060", Zone::Internal);
-    let target = Target {
-        uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
-        path: c,
-        payload_security: false,
-        registered_sips: false,
-    };
+    let (c, target) = target_at("192.168.1.40:5060", Zone::Internal);
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
     let c_invite = request_to(&rig.sent(), c, Method::Invite);
@@ -1213,13 +1197,7 @@ fn rfc3515_transferee_hanging_up_cancels_the_target() {
     let mut rig = Rig::new(1);
     let mut up = refer_from_callee(&mut rig);
     let call = transfer_requested(&mut rig);
-    let c = path("192.168.1.40:5060", Zone::Internal);
-    let target = Target {
-        uri: sip::Uri::parse("sip:2003@192.168.1.40").unwrap(),
-        path: c,
-        payload_security: false,
-        registered_sips: false,
-    };
+    let (c, target) = target_at("192.168.1.40:5060", Zone::Internal);
     rig.b2b
         .handle_transfer_targets(&mut rig.txl, rig.now, call, Ok(vec![target]));
     let c_invite = request_to(&rig.sent(), c, Method::Invite);
